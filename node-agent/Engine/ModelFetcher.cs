@@ -1,0 +1,420 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Security.Cryptography;
+using KServe.Node.Agent.Sources;
+using KServe.Node.Agent.Store;
+using Microsoft.Extensions.Logging;
+using Microsoft.Win32.SafeHandles;
+
+namespace KServe.Node.Agent.Engine;
+
+/// <summary>What to fetch.</summary>
+/// <param name="Uri">The source URI.</param>
+/// <param name="StorageKey">The cache key of the URI.</param>
+/// <param name="Filter">allow/ignore patterns.</param>
+/// <param name="Settings">Credentials and endpoints.</param>
+/// <param name="MaxBytes">The most this model may occupy (storage limit minus what other models use), or null.</param>
+internal sealed record FetchRequest(string Uri, string StorageKey, FileFilter Filter, SourceSettings Settings, long? MaxBytes = null);
+
+/// <summary>
+/// Fetches one model into a staging folder: list → filter → check paths, limits and free space → plan
+/// (resume if the plan matches what is on disk) → parallel ranged GETs with retries → in-order checksum
+/// → fsync. The caller publishes the verified staging folder.
+/// </summary>
+internal sealed partial class ModelFetcher(DownloadOptions options, HttpClient http, TimeProvider time, ILogger<ModelFetcher> logger)
+{
+    public async Task<List<ManifestFile>> FetchAsync(FetchRequest request, StagingArea staging, IStoreIo io, Func<long> freeSpace,
+        ProgressCounter progress, CancellationToken ct)
+    {
+        using var source = SourceFactory.Create(request.Uri, request.Settings, http);
+        var listed = await RetryAsync(() => source.ListAsync(ct), "list", ct).ConfigureAwait(false);
+        var files = listed.Where(f => request.Filter.Includes(f.Path)).OrderBy(f => f.Path, StringComparer.Ordinal).ToList();
+        if (files.Count == 0)
+        {
+            throw new DownloadException(FailureReason.NoFiles, listed.Count == 0
+                ? $"{SafeUri(request.Uri)} has no files"
+                : $"{SafeUri(request.Uri)}: none of its {listed.Count} files match {request.Filter}");
+        }
+        CheckPathConflicts(files);
+
+        var total = files.All(f => f.Size is not null) ? files.Sum(f => f.Size!.Value) : (long?)null;
+        var plan = new StagingPlan
+        {
+            SourceUri = request.Uri,
+            ChunkSize = options.ChunkSizeBytes,
+            Files = files.Select(f => new PlannedFile(f.Path, f.Size, f.Md5, f.Sha256, f.Version)).ToList(),
+        };
+        var existing = staging.LoadPlan();
+        var resume = existing is not null && existing.SourceUri == plan.SourceUri && existing.Files.SequenceEqual(plan.Files);
+        var staged = resume ? ModelStore.FolderBytes(staging.Dir) : 0;
+        if (total is { } t)
+        {
+            if (request.MaxBytes is { } max && t > max)
+            {
+                throw new DownloadException(FailureReason.StorageLimitExceeded,
+                    $"model needs {Bytes(t)} but the storage limit leaves {Bytes(Math.Max(0, max))} for it");
+            }
+            var free = freeSpace();
+            if (t - staged + options.ReserveBytes > free)
+            {
+                throw new DownloadException(FailureReason.InsufficientStorage,
+                    $"not enough free disk: model needs {Bytes(t - staged)} more (plus {Bytes(options.ReserveBytes)} reserve), {Bytes(free)} free");
+            }
+        }
+        if (resume)
+        {
+            plan = existing!;
+            LogResume(logger, request.StorageKey, staged);
+        }
+        else
+        {
+            staging.Reset(plan);
+        }
+        progress.SetTotal(total);
+        progress.Reset();
+        return await DownloadFilesAsync(source, files, plan.ChunkSize, staging, io, progress, ct).ConfigureAwait(false);
+    }
+
+    private static void CheckPathConflicts(List<RemoteFile> files)
+    {
+        var paths = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var f in files)
+        {
+            if (!paths.Add(f.Path))
+            {
+                throw new DownloadException(FailureReason.UnsafePath, $"the source lists '{f.Path}' twice");
+            }
+        }
+        foreach (var f in files)
+        {
+            for (var i = f.Path.IndexOf('/', StringComparison.Ordinal); i > 0; i = f.Path.IndexOf('/', i + 1))
+            {
+                if (paths.Contains(f.Path[..i]))
+                {
+                    throw new DownloadException(FailureReason.UnsafePath, $"'{f.Path[..i]}' is both a file and a folder in the source");
+                }
+            }
+        }
+    }
+
+    private sealed record WorkItem(int FileIndex, int Chunk, long Start, long? End, FileState State);
+
+    private sealed class FileState(RemoteFile file, string path, SafeFileHandle handle, OrderedHasher? hasher) : IDisposable
+    {
+        public RemoteFile File { get; } = file;
+        public string Path { get; } = path;
+        public SafeFileHandle Handle { get; } = handle;
+        public OrderedHasher? Hasher { get; } = hasher;
+        public long FinalSize { get; set; } = file.Size ?? 0;
+        public void Dispose() => Handle.Dispose();
+    }
+
+    private async Task<List<ManifestFile>> DownloadFilesAsync(IModelSource source, List<RemoteFile> files, long chunkSize,
+        StagingArea staging, IStoreIo io, ProgressCounter progress, CancellationToken ct)
+    {
+        var states = new List<FileState>();
+        var work = new List<WorkItem>();
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        try
+        {
+            for (var i = 0; i < files.Count; i++)
+            {
+                var f = files[i];
+                var path = PathGuard.Combine(staging.FilesDir, f.Path);
+                Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
+                if (f.Size is not { } size)
+                {
+                    var h = io.OpenData(path, 0, create: true);
+                    var st = new FileState(f, path, h, null);
+                    states.Add(st);
+                    work.Add(new WorkItem(i, 0, 0, null, st));
+                    continue;
+                }
+                var done = staging.LoadDone(i);
+                var fits = File.Exists(path) && new FileInfo(path).Length == size;
+                if (!fits)
+                {
+                    done.Clear();
+                    staging.ClearJournal(i);
+                }
+                var handle = io.OpenData(path, size, create: !fits);
+                var effectiveChunk = f.SupportsRanges ? chunkSize : Math.Max(size, 1);
+                var chunks = size == 0 ? 0 : (int)((size + effectiveChunk - 1) / effectiveChunk);
+                var algo = !options.Verify ? null : f.Sha256 is not null ? HashAlgorithmName.SHA256 : f.Md5 is not null ? HashAlgorithmName.MD5 : (HashAlgorithmName?)null;
+                var hasher = algo is { } a ? new OrderedHasher(handle, chunks, effectiveChunk, size, a) : null;
+                var state = new FileState(f, path, handle, hasher);
+                states.Add(state);
+                for (var c = 0; c < chunks; c++)
+                {
+                    var start = c * effectiveChunk;
+                    var end = Math.Min(size, start + effectiveChunk) - 1;
+                    if (done.Contains(c))
+                    {
+                        progress.Add(end - start + 1);
+                        hasher?.Complete(c);
+                    }
+                    else
+                    {
+                        work.Add(new WorkItem(i, c, start, end, state));
+                    }
+                }
+            }
+
+            var hashing = states.Where(s => s.Hasher is not null).Select(s => Task.Run(() => s.Hasher!.RunAsync(cts.Token), cts.Token)).ToList();
+            try
+            {
+                await Parallel.ForEachAsync(work, new ParallelOptions { MaxDegreeOfParallelism = options.Streams, CancellationToken = cts.Token },
+                    async (item, token) => await RunChunkAsync(source, item, staging, io, progress, token).ConfigureAwait(false)).ConfigureAwait(false);
+                await Task.WhenAll(hashing).ConfigureAwait(false);
+            }
+            catch
+            {
+                await cts.CancelAsync().ConfigureAwait(false);
+                try
+                {
+                    await Task.WhenAll(hashing).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                }
+                throw;
+            }
+
+            var result = new List<ManifestFile>(states.Count);
+            foreach (var s in states)
+            {
+                var f = s.File;
+                var length = RandomAccess.GetLength(s.Handle);
+                if (f.Size is { } expected && length != expected)
+                {
+                    throw new DownloadException(FailureReason.SizeMismatch, $"{f.Path}: {length} bytes on disk, the source said {expected}");
+                }
+                string? md5 = null, sha = null;
+                if (s.Hasher is { } h)
+                {
+                    var got = h.Result;
+                    var want = h.Algorithm == HashAlgorithmName.SHA256 ? f.Sha256! : f.Md5!;
+                    if (!string.Equals(got, want, StringComparison.OrdinalIgnoreCase))
+                    {
+                        // Corrupt bytes must not be resumed from: drop the whole staging folder.
+                        staging.Delete();
+                        throw new DownloadException(FailureReason.ChecksumMismatch,
+                            $"checksum mismatch for {f.Path}: {h.Algorithm.Name!.ToLowerInvariant()} expected {want}, got {got}");
+                    }
+                    (md5, sha) = h.Algorithm == HashAlgorithmName.SHA256 ? (f.Md5, got) : (got, f.Sha256);
+                }
+                io.Flush(s.Handle);
+                result.Add(new ManifestFile { Path = f.Path, Size = length, Md5 = md5, Sha256 = sha });
+            }
+            foreach (var dir in Directory.GetDirectories(staging.FilesDir, "*", SearchOption.AllDirectories).Append(staging.FilesDir))
+            {
+                io.FlushDirectory(dir);
+            }
+            return result;
+        }
+        finally
+        {
+            foreach (var s in states)
+            {
+                s.Dispose();
+            }
+        }
+    }
+
+    private async Task RunChunkAsync(IModelSource source, WorkItem item, StagingArea staging, IStoreIo io, ProgressCounter progress, CancellationToken ct)
+    {
+        var file = item.State.File;
+        var pos = item.Start;
+        var attempts = 0;
+        var buffer = ArrayPool<byte>.Shared.Rent(1 << 20);
+        try
+        {
+            while (true)
+            {
+                var before = pos;
+                try
+                {
+                    using var readCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                    readCts.CancelAfter(options.ReadTimeout);
+                    using var stream = await source.OpenReadAsync(file, pos, item.End, readCts.Token).ConfigureAwait(false);
+                    while (item.End is null || pos <= item.End)
+                    {
+                        var want = item.End is { } e ? (int)Math.Min(buffer.Length, e - pos + 1) : buffer.Length;
+                        var filled = 0;
+                        // Fill the buffer before writing: fewer, larger writes.
+                        while (filled < want)
+                        {
+                            readCts.CancelAfter(options.ReadTimeout);
+                            var n = await stream.ReadAsync(buffer.AsMemory(filled, want - filled), readCts.Token).ConfigureAwait(false);
+                            if (n == 0)
+                            {
+                                break;
+                            }
+                            filled += n;
+                        }
+                        if (filled > 0)
+                        {
+                            await io.WriteAsync(item.State.Handle, buffer.AsMemory(0, filled), pos, ct).ConfigureAwait(false);
+                            pos += filled;
+                            progress.Add(filled);
+                            AgentMetrics.DownloadBytes.Inc(filled);
+                        }
+                        if (filled < want)
+                        {
+                            if (item.End is null)
+                            {
+                                item.State.FinalSize = pos;
+                                RandomAccess.SetLength(item.State.Handle, pos);
+                                return;
+                            }
+                            throw new DownloadException(FailureReason.SourceUnavailable,
+                                $"{file.Path}: connection closed after {pos - item.Start} of {item.End - item.Start + 1} bytes");
+                        }
+                    }
+                    break;
+                }
+                catch (Exception e) when (!ct.IsCancellationRequested && IsTransient(e))
+                {
+                    if (pos > before)
+                    {
+                        attempts = 0;
+                    }
+                    if (++attempts >= options.MaxAttempts)
+                    {
+                        throw e as DownloadException ?? new DownloadException(FailureReason.SourceUnavailable, $"{file.Path}: {e.Message}", e);
+                    }
+                    if (item.End is null || !file.SupportsRanges)
+                    {
+                        // Without ranges the file restarts from its beginning.
+                        progress.Add(-(pos - item.Start));
+                        pos = item.Start;
+                    }
+                    AgentMetrics.Retries.Inc();
+                    LogRetry(logger, file.Path, pos, attempts, e.Message);
+                    await Task.Delay(Backoff(attempts), time, ct).ConfigureAwait(false);
+                }
+            }
+            staging.MarkDone(item.FileIndex, item.Chunk);
+            item.State.Hasher?.Complete(item.Chunk);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private async Task<T> RetryAsync<T>(Func<Task<T>> action, string what, CancellationToken ct)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await action().ConfigureAwait(false);
+            }
+            catch (Exception e) when (!ct.IsCancellationRequested && IsTransient(e) && attempt < options.MaxAttempts)
+            {
+                LogRetry(logger, what, 0, attempt, e.Message);
+                await Task.Delay(Backoff(attempt), time, ct).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private TimeSpan Backoff(int attempt) =>
+        TimeSpan.FromMilliseconds(Math.Min(options.RetryMaxDelay.TotalMilliseconds, options.RetryDelay.TotalMilliseconds * Math.Pow(2, attempt - 1)));
+
+    private static bool IsTransient(Exception e) => e switch
+    {
+        DownloadException d => d.Transient,
+        HttpRequestException => true,
+        OperationCanceledException => true, // the read timeout (the caller's own cancellation is filtered out)
+        IOException io => !DiskErrors.IsDiskFull(io),
+        _ => false,
+    };
+
+    internal static string Bytes(long b) => b switch
+    {
+        >= 1L << 30 => $"{b / (double)(1L << 30):0.##} GiB",
+        >= 1L << 20 => $"{b / (double)(1L << 20):0.##} MiB",
+        >= 1L << 10 => $"{b / (double)(1L << 10):0.##} KiB",
+        _ => $"{b} B",
+    };
+
+    /// <summary>A URI as it may appear in status and logs: no user info, no query (pre-signed URLs).</summary>
+    internal static string SafeUri(string uri)
+    {
+        var q = uri.IndexOfAny(['?', '#']);
+        var s = q >= 0 ? uri[..q] : uri;
+        var scheme = s.IndexOf("://", StringComparison.Ordinal);
+        var at = s.IndexOf('@', StringComparison.Ordinal);
+        var slash = scheme >= 0 ? s.IndexOf('/', scheme + 3) : -1;
+        return scheme >= 0 && at > scheme && (slash < 0 || at < slash) ? s[..(scheme + 3)] + s[(at + 1)..] : s;
+    }
+
+    [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "Resuming {StorageKey}: {Staged} bytes already staged")]
+    private static partial void LogResume(ILogger logger, string storageKey, long staged);
+
+    [LoggerMessage(EventId = 2002, Level = LogLevel.Warning, Message = "Retrying {What} at byte {Position} (attempt {Attempt}): {Error}")]
+    private static partial void LogRetry(ILogger logger, string what, long position, int attempt, string error);
+}
+
+/// <summary>
+/// Hashes a file in chunk order while chunks arrive out of order from parallel streams: each chunk is
+/// read back (from the page cache, normally) once it and all before it are written.
+/// </summary>
+internal sealed class OrderedHasher
+{
+    private readonly SafeFileHandle _handle;
+    private readonly TaskCompletionSource[] _ready;
+    private readonly long _chunkSize;
+    private readonly long _size;
+    private string? _result;
+
+    public OrderedHasher(SafeFileHandle handle, int chunks, long chunkSize, long size, HashAlgorithmName algorithm)
+    {
+        _handle = handle;
+        _chunkSize = chunkSize;
+        _size = size;
+        Algorithm = algorithm;
+        _ready = new TaskCompletionSource[chunks];
+        for (var i = 0; i < chunks; i++)
+        {
+            _ready[i] = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+    }
+
+    public HashAlgorithmName Algorithm { get; }
+
+    public string Result => _result ?? throw new InvalidOperationException("hash not finished");
+
+    public void Complete(int chunk) => _ready[chunk].TrySetResult();
+
+    public async Task RunAsync(CancellationToken ct)
+    {
+        using var hash = IncrementalHash.CreateHash(Algorithm);
+        var buffer = ArrayPool<byte>.Shared.Rent(1 << 20);
+        try
+        {
+            for (var c = 0; c < _ready.Length; c++)
+            {
+                await _ready[c].Task.WaitAsync(ct).ConfigureAwait(false);
+                var pos = c * _chunkSize;
+                var end = Math.Min(_size, pos + _chunkSize);
+                while (pos < end)
+                {
+                    var n = await RandomAccess.ReadAsync(_handle, buffer.AsMemory(0, (int)Math.Min(buffer.Length, end - pos)), pos, ct).ConfigureAwait(false);
+                    if (n == 0)
+                    {
+                        throw new IOException("unexpected end of staged file while verifying");
+                    }
+                    hash.AppendData(buffer, 0, n);
+                    pos += n;
+                }
+            }
+            _result = Convert.ToHexStringLower(hash.GetHashAndReset());
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+}

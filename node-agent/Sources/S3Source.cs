@@ -1,0 +1,221 @@
+using System.Net;
+using Amazon.Runtime;
+using Amazon.S3;
+using Amazon.S3.Model;
+
+namespace KServe.Node.Agent.Sources;
+
+/// <summary>
+/// <c>s3://bucket/prefix</c> over AWSSDK.S3, configured from KServe's conventions: <c>AWS_ENDPOINT_URL</c>
+/// or <c>S3_ENDPOINT</c> + <c>S3_USE_HTTPS</c>, <c>AWS_DEFAULT_REGION</c>, path-style unless
+/// <c>S3_USER_VIRTUAL_BUCKET</c>, <c>awsAnonymousCredential</c>, <c>AWS_ACCESS_KEY_ID</c> /
+/// <c>AWS_SECRET_ACCESS_KEY</c>. Keys become paths relative to the prefix; an exact key is one file;
+/// zero-size objects and keys ending in '/' are skipped, as KServe's initializer does.
+/// Also serves <c>gs://</c> through GCS's XML interoperability API (S3-compatible, HMAC keys or anonymous).
+/// </summary>
+internal sealed class S3Source : IModelSource
+{
+    private readonly AmazonS3Client _client;
+    private readonly string _bucket;
+    private readonly string _prefix;
+    private readonly string _uri;
+
+    private S3Source(AmazonS3Client client, string uri, string bucket, string prefix)
+    {
+        _client = client;
+        _uri = uri;
+        _bucket = bucket;
+        _prefix = prefix;
+    }
+
+    public static S3Source Create(string uri, SourceSettings s)
+    {
+        var (bucket, prefix) = ParseBucketUri(uri, "s3");
+        var config = BaseConfig();
+        var endpoint = s.Get("AWS_ENDPOINT_URL") ?? s.Get("AWS_ENDPOINT_URL_S3");
+        if (endpoint is null && s.Get("S3_ENDPOINT") is { } host)
+        {
+            endpoint = host.StartsWith("http://", StringComparison.OrdinalIgnoreCase) || host.StartsWith("https://", StringComparison.OrdinalIgnoreCase)
+                ? host
+                : (s.Get("S3_USE_HTTPS") == "0" ? "http://" : "https://") + host;
+        }
+        var region = s.Get("AWS_DEFAULT_REGION") ?? s.Get("AWS_REGION") ?? "us-east-1";
+        if (endpoint is not null)
+        {
+            config.ServiceURL = endpoint;
+            config.AuthenticationRegion = region;
+            config.ForcePathStyle = !s.Flag("S3_USER_VIRTUAL_BUCKET");
+        }
+        else
+        {
+            config.RegionEndpoint = Amazon.RegionEndpoint.GetBySystemName(region);
+            config.ForcePathStyle = false;
+        }
+        if (s.Flag("S3_USE_ACCELERATE"))
+        {
+            config.UseAccelerateEndpoint = true;
+        }
+        AWSCredentials? creds = s.Flag("awsAnonymousCredential") ? new AnonymousAWSCredentials()
+            : s.Get("AWS_ACCESS_KEY_ID") is { } id && s.Get("AWS_SECRET_ACCESS_KEY") is { } secret
+                ? (s.Get("AWS_SESSION_TOKEN") is { } token ? new SessionAWSCredentials(id, secret, token) : new BasicAWSCredentials(id, secret))
+                : null;
+        var client = creds is null ? new AmazonS3Client(config) : new AmazonS3Client(creds, config);
+        return new S3Source(client, uri, bucket, prefix);
+    }
+
+    /// <summary>
+    /// <c>gs://bucket/prefix</c> through the XML API at <c>GCS_ENDPOINT</c> (default
+    /// https://storage.googleapis.com; <c>STORAGE_EMULATOR_HOST</c> also honoured), signed with HMAC keys
+    /// <c>GCS_ACCESS_KEY_ID</c> / <c>GCS_SECRET_ACCESS_KEY</c>, or anonymous for public objects.
+    /// </summary>
+    public static S3Source CreateForGcs(string uri, SourceSettings s)
+    {
+        var (bucket, prefix) = ParseBucketUri(uri, "gs");
+        var endpoint = s.Get("GCS_ENDPOINT") ?? s.Get("STORAGE_EMULATOR_HOST") ?? "https://storage.googleapis.com";
+        if (!endpoint.Contains("://", StringComparison.Ordinal))
+        {
+            endpoint = "http://" + endpoint;
+        }
+        AWSCredentials creds;
+        if (s.Get("GCS_ACCESS_KEY_ID") is { } id && s.Get("GCS_SECRET_ACCESS_KEY") is { } secret)
+        {
+            creds = new BasicAWSCredentials(id, secret);
+        }
+        else if (s.Get("GOOGLE_APPLICATION_CREDENTIALS") is not null)
+        {
+            throw new DownloadException(FailureReason.AccessDenied,
+                $"{uri}: service-account key files are not supported for gs://; use HMAC keys (GCS_ACCESS_KEY_ID, GCS_SECRET_ACCESS_KEY) or public objects");
+        }
+        else
+        {
+            creds = new AnonymousAWSCredentials();
+        }
+        var config = BaseConfig();
+        config.ServiceURL = endpoint;
+        config.AuthenticationRegion = "auto";
+        config.ForcePathStyle = true;
+        return new S3Source(new AmazonS3Client(creds, config), uri, bucket, prefix);
+    }
+
+    private static AmazonS3Config BaseConfig() => new()
+    {
+        // Retries are the fetcher's (per chunk, resuming at the byte reached); the SDK's own stay short.
+        MaxErrorRetry = 1,
+        Timeout = TimeSpan.FromSeconds(60),
+        RequestChecksumCalculation = RequestChecksumCalculation.WHEN_REQUIRED,
+        ResponseChecksumValidation = ResponseChecksumValidation.WHEN_REQUIRED,
+    };
+
+    internal static (string Bucket, string Prefix) ParseBucketUri(string uri, string scheme)
+    {
+        var rest = uri[(scheme.Length + 3)..];
+        var slash = rest.IndexOf('/', StringComparison.Ordinal);
+        var bucket = slash < 0 ? rest : rest[..slash];
+        var prefix = slash < 0 ? "" : rest[(slash + 1)..];
+        if (bucket.Length == 0)
+        {
+            throw new DownloadException(FailureReason.InvalidUri, $"'{uri}' has no bucket; expected {scheme}://bucket/prefix");
+        }
+        return (bucket, prefix);
+    }
+
+    public void Dispose() => _client.Dispose();
+
+    public async Task<IReadOnlyList<RemoteFile>> ListAsync(CancellationToken ct)
+    {
+        var files = new List<RemoteFile>();
+        string? token = null;
+        do
+        {
+            var resp = await Call(() => _client.ListObjectsV2Async(new ListObjectsV2Request
+            {
+                BucketName = _bucket,
+                Prefix = _prefix.Length == 0 ? null : _prefix,
+                ContinuationToken = token,
+            }, ct)).ConfigureAwait(false);
+            foreach (var o in resp.S3Objects ?? [])
+            {
+                string relative;
+                if (o.Key == _prefix)
+                {
+                    relative = o.Key.Split('/')[^1];
+                }
+                else if (_prefix.Length == 0 || _prefix.EndsWith('/'))
+                {
+                    relative = o.Key[_prefix.Length..];
+                }
+                else if (o.Key.StartsWith(_prefix + "/", StringComparison.Ordinal))
+                {
+                    relative = o.Key[(_prefix.Length + 1)..];
+                }
+                else
+                {
+                    continue; // "model-evil/x" is not under "model"
+                }
+                if (o.Key.EndsWith('/') || o.Size is null or 0)
+                {
+                    continue;
+                }
+                PathGuard.Validate(relative, $"s3://{_bucket}/{o.Key}");
+                var etag = o.ETag?.Trim('"');
+                var md5 = etag is { Length: 32 } && etag.All(char.IsAsciiHexDigit) ? etag.ToLowerInvariant() : null;
+                files.Add(new RemoteFile(relative, o.Size, md5, null, etag, o.Key));
+            }
+            token = resp.IsTruncated == true ? resp.NextContinuationToken : null;
+        }
+        while (token is not null);
+        if (files.Count == 0 && _prefix.Length > 0 && files.Count == 0)
+        {
+            throw new DownloadException(FailureReason.NotFound, $"{_uri}: no objects under this prefix");
+        }
+        return files;
+    }
+
+    public async Task<Stream> OpenReadAsync(RemoteFile file, long start, long? endInclusive, CancellationToken ct)
+    {
+        var req = new GetObjectRequest { BucketName = _bucket, Key = file.Locator };
+        var end = endInclusive ?? (file.Size is { } s ? s - 1 : (long?)null);
+        if (start > 0 || endInclusive is not null)
+        {
+            req.ByteRange = end is { } e ? new ByteRange(start, e) : new ByteRange($"bytes={start}-");
+        }
+        var resp = await Call(() => _client.GetObjectAsync(req, ct)).ConfigureAwait(false);
+        return new ResponseStream(resp.ResponseStream, resp);
+    }
+
+    private async Task<T> Call<T>(Func<Task<T>> call)
+    {
+        try
+        {
+            return await call().ConfigureAwait(false);
+        }
+        catch (AmazonS3Exception e)
+        {
+            throw Map(e, e.StatusCode, e.ErrorCode);
+        }
+        catch (AmazonServiceException e)
+        {
+            throw Map(e, e.StatusCode, e.ErrorCode);
+        }
+        catch (AmazonClientException e)
+        {
+            throw new DownloadException(FailureReason.SourceUnavailable, $"{_uri}: {e.Message}", e);
+        }
+    }
+
+    private DownloadException Map(Exception e, HttpStatusCode status, string? code)
+    {
+        // The SDK's messages name the key id at most, never the secret; still, only the code goes out.
+        var s = (int)status;
+        return code switch
+        {
+            "InvalidAccessKeyId" or "SignatureDoesNotMatch" or "AccessDenied" or "InvalidToken" or "ExpiredToken" or "AllAccessDisabled"
+                => new(FailureReason.AccessDenied, $"{_uri}: access denied ({code}); check the credentials", e),
+            "NoSuchBucket" or "NoSuchKey" => new(FailureReason.NotFound, $"{_uri}: not found ({code})", e),
+            _ when s is 401 or 403 => new(FailureReason.AccessDenied, $"{_uri}: access denied (HTTP {s}); check the credentials", e),
+            _ when s == 404 => new(FailureReason.NotFound, $"{_uri}: not found (HTTP 404)", e),
+            _ when s == 0 || s >= 500 || s == 429 || s == 408 => new(FailureReason.SourceUnavailable, $"{_uri}: {(s == 0 ? "no response" : $"HTTP {s}")} {code}".TrimEnd(), e),
+            _ => new(FailureReason.NotFound, $"{_uri}: HTTP {s} {code}".TrimEnd(), e),
+        };
+    }
+}

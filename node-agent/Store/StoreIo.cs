@@ -1,0 +1,155 @@
+using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
+
+namespace KServe.Node.Agent.Store;
+
+/// <summary>
+/// The file-system operations the store and downloader write through, kept small so that tests can put
+/// a fault between the agent and the disk where a real fault cannot be produced.
+/// </summary>
+internal interface IStoreIo
+{
+    /// <summary>Creates (with space reserved up front) or reopens a data file for writing at offsets.</summary>
+    SafeFileHandle OpenData(string path, long preallocate, bool create);
+
+    ValueTask WriteAsync(SafeFileHandle file, ReadOnlyMemory<byte> data, long offset, CancellationToken ct);
+
+    /// <summary>fsync(2) of a file.</summary>
+    void Flush(SafeFileHandle file);
+
+    /// <summary>fsync(2) of a directory, so that a rename or a new entry in it survives a crash.</summary>
+    void FlushDirectory(string path);
+
+    /// <summary>rename(2) of a directory (atomic within one file system).</summary>
+    void MoveDirectory(string from, string to);
+
+    /// <summary>Writes a small file durably: temp file, fsync, rename over the target, fsync of the folder.</summary>
+    void WriteFileAtomic(string path, ReadOnlySpan<byte> content);
+
+    void DeleteDirectory(string path);
+
+    long AvailableFreeSpace(string path);
+}
+
+/// <summary>The real disk.</summary>
+internal sealed partial class PhysicalStoreIo : IStoreIo
+{
+    public static PhysicalStoreIo Instance { get; } = new();
+
+    public SafeFileHandle OpenData(string path, long preallocate, bool create)
+    {
+        try
+        {
+            if (!create)
+            {
+                return File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.Read);
+            }
+            // The preallocation reserves the blocks (ENOSPC now rather than mid-download) but keeps the
+            // length at 0; the length is set too, so that a resumed download recognises the file.
+            var handle = File.OpenHandle(path, FileMode.Create, FileAccess.ReadWrite, FileShare.Read, FileOptions.None, preallocate);
+            try
+            {
+                RandomAccess.SetLength(handle, preallocate);
+                return handle;
+            }
+            catch
+            {
+                handle.Dispose();
+                throw;
+            }
+        }
+        catch (IOException e) when (DiskErrors.IsDiskFull(e))
+        {
+            throw DiskErrors.Full(path, e);
+        }
+    }
+
+    public async ValueTask WriteAsync(SafeFileHandle file, ReadOnlyMemory<byte> data, long offset, CancellationToken ct)
+    {
+        try
+        {
+            await RandomAccess.WriteAsync(file, data, offset, ct).ConfigureAwait(false);
+        }
+        catch (IOException e) when (DiskErrors.IsDiskFull(e))
+        {
+            throw DiskErrors.Full(null, e);
+        }
+    }
+
+    public void Flush(SafeFileHandle file) => RandomAccess.FlushToDisk(file);
+
+    public void FlushDirectory(string path)
+    {
+        var fd = Open(path, 0 /* O_RDONLY */ | 0x10000 /* O_DIRECTORY */);
+        if (fd < 0)
+        {
+            throw new IOException($"cannot open folder {path} for fsync (errno {Marshal.GetLastPInvokeError()})");
+        }
+        try
+        {
+            if (Fsync(fd) != 0)
+            {
+                throw new IOException($"fsync of folder {path} failed (errno {Marshal.GetLastPInvokeError()})");
+            }
+        }
+        finally
+        {
+            _ = Close(fd);
+        }
+    }
+
+    public void MoveDirectory(string from, string to) => Directory.Move(from, to);
+
+    public void WriteFileAtomic(string path, ReadOnlySpan<byte> content)
+    {
+        var tmp = path + ".tmp";
+        try
+        {
+            using (var h = File.OpenHandle(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
+            {
+                RandomAccess.Write(h, content, 0);
+                RandomAccess.FlushToDisk(h);
+            }
+            File.Move(tmp, path, overwrite: true);
+            FlushDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        }
+        catch (IOException e) when (DiskErrors.IsDiskFull(e))
+        {
+            throw DiskErrors.Full(path, e);
+        }
+    }
+
+    public void DeleteDirectory(string path)
+    {
+        if (Directory.Exists(path))
+        {
+            Directory.Delete(path, recursive: true);
+        }
+    }
+
+    public long AvailableFreeSpace(string path) => new DriveInfo(Path.GetFullPath(path)).AvailableFreeSpace;
+
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int Open(string path, int flags);
+
+    [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
+    private static partial int Fsync(int fd);
+
+    [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
+    private static partial int Close(int fd);
+}
+
+internal static class DiskErrors
+{
+    private const int Enospc = 28;
+    private const int Edquot = 122;
+
+    public static bool IsDiskFull(IOException e) =>
+        (e.HResult & 0xFFFF) is Enospc or Edquot or 0x70 or 0x27
+        || e.Message.Contains("No space left", StringComparison.OrdinalIgnoreCase)
+        || e.Message.Contains("not enough space", StringComparison.OrdinalIgnoreCase)
+        || e.Message.Contains("Disk quota", StringComparison.OrdinalIgnoreCase);
+
+    public static Sources.DownloadException Full(string? path, IOException e) =>
+        new(Sources.FailureReason.DiskFull, path is null ? "disk full: no space left on device while writing the model" : $"disk full: no space left on device writing {Path.GetFileName(path)}", e);
+}
