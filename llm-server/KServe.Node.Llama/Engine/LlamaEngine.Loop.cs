@@ -1,0 +1,790 @@
+using System.Text;
+using System.Threading.Channels;
+using KServe.Node.Llama.Engine;
+using KServe.Node.Llama.Native;
+
+namespace KServe.Node.Llama;
+
+public sealed unsafe partial class LlamaEngine
+{
+    private const int MaxTopLogprobs = 20;
+    private LlamaBatch _embedBatch;
+
+    private RequestState Prepare(GenerationRequest r)
+    {
+        ArgumentNullException.ThrowIfNull(r);
+        ArgumentNullException.ThrowIfNull(r.Sampling, "sampling");
+        if (r.PromptTokens is null || r.PromptTokens.Length == 0)
+        {
+            throw new InvalidRequestException("the prompt is empty") { Field = "prompt" };
+        }
+
+        foreach (var t in r.PromptTokens)
+        {
+            if ((uint)t >= (uint)_nVocab)
+            {
+                throw new InvalidRequestException($"prompt token {t} is outside the vocabulary (0..{_nVocab - 1})") { Field = "prompt" };
+            }
+        }
+
+        if (r.MaxTokens < 1)
+        {
+            throw new InvalidRequestException("max_tokens must be >= 1") { Field = "max_tokens" };
+        }
+
+        if (r.N < 1 || r.N > _options.MaxParallelSequences)
+        {
+            throw new InvalidRequestException($"n must be 1..{_options.MaxParallelSequences}") { Field = "n" };
+        }
+
+        if (r.TopLogprobs is < -1 or > MaxTopLogprobs)
+        {
+            throw new InvalidRequestException($"top_logprobs must be 0..{MaxTopLogprobs}") { Field = "top_logprobs" };
+        }
+
+        r.Sampling.Validate();
+        if (r.Sampling.LogitBias is { } bias && bias.Keys.Any(k => (uint)k >= (uint)_nVocab))
+        {
+            throw new InvalidRequestException($"logit_bias names a token outside the vocabulary (0..{_nVocab - 1})") { Field = "logit_bias" };
+        }
+
+        var need = (long)r.PromptTokens.Length + (long)r.N * r.MaxTokens;
+        if (need > _nCtx)
+        {
+            throw new ContextLengthExceededException(
+                $"the prompt has {r.PromptTokens.Length} tokens and {r.N} x max_tokens {r.MaxTokens} more are requested, but the context holds {_nCtx} tokens")
+            { PromptTokens = r.PromptTokens.Length, ContextSize = _nCtx };
+        }
+
+        var id = Interlocked.Increment(ref _nextRequestId);
+        var channel = Channel.CreateUnbounded<GenerationEvent>(new UnboundedChannelOptions { SingleReader = false, SingleWriter = true });
+        var state = new RequestState(id, r, channel, new GenerationHandle(id, channel.Reader, r.PromptTokens.Length));
+        var choices = new ChoiceState[r.N];
+        try
+        {
+            for (var i = 0; i < r.N; i++)
+            {
+                choices[i] = new ChoiceState(state, i, BuildSampler(r, i));
+            }
+        }
+        catch
+        {
+            foreach (var c in choices)
+            {
+                c?.Sampler.Dispose();
+            }
+
+            throw;
+        }
+
+        state.Choices = choices;
+        return state;
+    }
+
+    private SafeLlamaSamplerHandle BuildSampler(GenerationRequest r, int choice)
+    {
+        var s = r.Sampling;
+        var chain = SafeLlamaSamplerHandle.CreateChain();
+        try
+        {
+            if (s.LogitBias is { Count: > 0 } bias)
+            {
+                var arr = bias.Select(kv => new LlamaLogitBias { Token = kv.Key, Bias = kv.Value }).ToArray();
+                fixed (LlamaLogitBias* p = arr)
+                {
+                    chain.Add(NativeMethods.llama_sampler_init_logit_bias(_nVocab, arr.Length, p), "logit_bias");
+                }
+            }
+
+            if (s.RepetitionPenalty != 1f || s.PresencePenalty != 0f || s.FrequencyPenalty != 0f)
+            {
+                chain.Add(NativeMethods.llama_sampler_init_penalties(_nVocab, s.PenaltyLastN, s.RepetitionPenalty, s.FrequencyPenalty, s.PresencePenalty), "penalties");
+            }
+
+            if (!string.IsNullOrWhiteSpace(r.Grammar))
+            {
+                var g = NativeMethods.llama_sampler_init_grammar(_vocab, r.Grammar, "root");
+                if (g == IntPtr.Zero)
+                {
+                    throw new InvalidRequestException("the grammar is invalid (GBNF with a 'root' rule expected)") { Field = "grammar" };
+                }
+
+                chain.Add(g, "grammar");
+            }
+
+            if (s.Temperature <= 0f)
+            {
+                chain.Add(NativeMethods.llama_sampler_init_greedy(), "greedy");
+            }
+            else
+            {
+                if (s.TopK > 0)
+                {
+                    chain.Add(NativeMethods.llama_sampler_init_top_k(s.TopK), "top_k");
+                }
+
+                if (s.TopP < 1f)
+                {
+                    chain.Add(NativeMethods.llama_sampler_init_top_p(s.TopP, 1), "top_p");
+                }
+
+                if (s.MinP > 0f)
+                {
+                    chain.Add(NativeMethods.llama_sampler_init_min_p(s.MinP, 1), "min_p");
+                }
+
+                chain.Add(NativeMethods.llama_sampler_init_temp(s.Temperature), "temperature");
+                var seed = s.Seed is { } fixedSeed ? unchecked(fixedSeed + (uint)choice) : (uint)Random.Shared.Next();
+                chain.Add(NativeMethods.llama_sampler_init_dist(seed), "dist");
+            }
+
+            return chain;
+        }
+        catch
+        {
+            chain.Dispose();
+            throw;
+        }
+    }
+
+    private void Run()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            try
+            {
+                if (!Step())
+                {
+                    _wake.Wait(_stop.Token);
+                }
+            }
+            catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception e)
+            {
+                Log.StepFailed(_logger, e);
+                foreach (var r in _running.ToArray())
+                {
+                    FailRequest(r, "internal_error", "the inference step failed: " + e.Message);
+                }
+            }
+
+            PublishStats();
+        }
+
+        Shutdown();
+    }
+
+    private bool Step()
+    {
+        var didWork = DrainInbox();
+        SweepCancelled();
+        Admit();
+
+        var active = new List<ChoiceState>();
+        foreach (var r in _running)
+        {
+            foreach (var c in r.Choices)
+            {
+                if (!c.Done && !c.WaitsForSibling)
+                {
+                    active.Add(c);
+                }
+            }
+        }
+
+        if (active.Count == 0)
+        {
+            return didWork;
+        }
+
+        var plan = Scheduler.PlanStep(
+            active.Select((c, i) => new SchedSequence(i, c.PromptRemaining, c.PendingToken >= 0, c.Owner.AdmitOrder)).ToList(), _budget);
+        if (plan.Count == 0)
+        {
+            return didWork;
+        }
+
+        var n = 0;
+        var requests = new HashSet<RequestState>();
+        foreach (var slice in plan)
+        {
+            var c = active[slice.Key];
+            requests.Add(c.Owner);
+            if (!slice.IsPrompt)
+            {
+                c.BatchOutput = n;
+                Put(n++, c.PendingToken, c.Tokens.Count, c.SeqId, true);
+                continue;
+            }
+
+            var prompt = c.Owner.Request.PromptTokens;
+            for (var j = 0; j < slice.Tokens; j++)
+            {
+                var idx = c.PromptPos + j;
+                var last = idx == prompt.Length - 1;
+                if (last)
+                {
+                    c.BatchOutput = n;
+                }
+
+                Put(n++, prompt[idx], c.Tokens.Count + j, c.SeqId, last);
+            }
+        }
+
+        _batch.NTokens = n;
+        var rc = (DecodeResult)NativeMethods.llama_decode(_ctx, _batch);
+        _decodeCalls++;
+        if (rc != DecodeResult.Ok)
+        {
+            foreach (var slice in plan)
+            {
+                var c = active[slice.Key];
+                c.BatchOutput = -1;
+                // Whatever a failed decode left beyond the committed tokens is not ours to keep.
+                NativeMethods.llama_memory_seq_rm(_memory, c.SeqId, c.Tokens.Count, -1);
+            }
+
+            HandleDecodeFailure(rc, n, requests);
+            return true;
+        }
+
+        _tokensDecoded += n;
+        _maxTokensPerDecode = Math.Max(_maxTokensPerDecode, n);
+        _maxSeqPerDecode = Math.Max(_maxSeqPerDecode, plan.Count);
+        if (requests.Count > 1)
+        {
+            foreach (var r in requests)
+            {
+                Interlocked.Increment(ref r.Handle.SharedDecodeCalls);
+            }
+        }
+
+        foreach (var slice in plan)
+        {
+            var c = active[slice.Key];
+            if (!slice.IsPrompt)
+            {
+                c.Tokens.Add(c.PendingToken);
+                c.PendingToken = -1;
+            }
+            else
+            {
+                c.Tokens.AddRange(c.Owner.Request.PromptTokens.AsSpan(c.PromptPos, slice.Tokens));
+                c.PromptPos += slice.Tokens;
+                c.PromptDecoded += slice.Tokens;
+            }
+        }
+
+        foreach (var slice in plan)
+        {
+            var c = active[slice.Key];
+            if (c.BatchOutput >= 0 && !c.Done)
+            {
+                var idx = c.BatchOutput;
+                c.BatchOutput = -1;
+                SampleAndPublish(c, idx);
+            }
+        }
+
+        return true;
+    }
+
+    private void Put(int i, int token, int pos, int seq, bool output)
+    {
+        _batch.Token[i] = token;
+        _batch.Pos[i] = pos;
+        _batch.NSeqId[i] = 1;
+        _batch.SeqId[i][0] = seq;
+        _batch.Logits[i] = output ? (sbyte)1 : (sbyte)0;
+    }
+
+    private void HandleDecodeFailure(DecodeResult rc, int tokens, HashSet<RequestState> requests)
+    {
+        if (rc == DecodeResult.NoKvSlot)
+        {
+            // Convention: evict idle cached prefixes first, then fail the youngest request; the loop never dies.
+            var evicted = 0;
+            while (_prefixCache.EvictLeastRecentlyUsed() is { } e)
+            {
+                FreeSeq(e.SeqId);
+                evicted++;
+            }
+
+            Log.NoKvSlot(_logger, tokens, evicted);
+            if (evicted > 0)
+            {
+                return;
+            }
+
+            var victim = Scheduler.PickVictim(_running.Select(r => (r.Id, r.AdmitOrder)));
+            var state = _running.FirstOrDefault(r => r.Id == victim);
+            if (state != null)
+            {
+                _preemptions++;
+                Log.KvExhausted(_logger, state.Id);
+                FailRequest(state, "kv_cache_exhausted", "the KV cache is full: the request was stopped to let others finish; retry later or lower max_tokens");
+            }
+
+            return;
+        }
+
+        foreach (var r in requests)
+        {
+            FailRequest(r, "internal_error", $"llama_decode failed with {(int)rc}");
+        }
+    }
+
+    private void SampleAndPublish(ChoiceState c, int idx)
+    {
+        var token = NativeMethods.llama_sampler_sample(c.Sampler, _ctx, idx);
+        if (c.Index == 0)
+        {
+            foreach (var sib in c.Owner.Choices)
+            {
+                if (!sib.WaitsForSibling || sib.Done)
+                {
+                    continue;
+                }
+
+                // n > 1: the siblings share the prompt's KV cells instead of decoding the prompt again.
+                NativeMethods.llama_memory_seq_cp(_memory, c.SeqId, sib.SeqId, -1, -1);
+                sib.Tokens.AddRange(c.Tokens);
+                sib.PromptPos = c.PromptPos;
+                sib.SharedCells = c.Tokens.Count;
+                sib.WaitsForSibling = false;
+                Accept(sib, NativeMethods.llama_sampler_sample(sib.Sampler, _ctx, idx), idx);
+            }
+        }
+
+        Accept(c, token, idx);
+    }
+
+    private void Accept(ChoiceState c, int token, int idx)
+    {
+        var req = c.Owner.Request;
+        if (!req.IgnoreEos && NativeMethods.llama_vocab_is_eog(_vocab, token))
+        {
+            var rest = c.Text.Flush();
+            if (rest.Length > 0)
+            {
+                c.Owner.Channel.Writer.TryWrite(new TokenEvent(c.Index, -1, rest, null, null));
+            }
+
+            FinishChoice(c, FinishReason.Stop, null);
+            return;
+        }
+
+        float? logprob = null;
+        IReadOnlyList<TokenLogprob>? top = null;
+        if (req.TopLogprobs >= 0)
+        {
+            (logprob, top) = Logprobs(idx, token, req.TopLogprobs);
+        }
+
+        int len;
+        fixed (byte* b = _pieceBuffer)
+        {
+            len = NativeMethods.llama_token_to_piece(_vocab, token, b, _pieceBuffer.Length, 0, false);
+        }
+
+        var (release, stop) = c.Text.Push(_pieceBuffer.AsSpan(0, Math.Max(0, len)));
+        c.Completion++;
+        _genTotal++;
+        if (stop != null)
+        {
+            c.Owner.Channel.Writer.TryWrite(new TokenEvent(c.Index, token, release, logprob, top));
+            FinishChoice(c, FinishReason.Stop, stop);
+            return;
+        }
+
+        if (c.Completion >= req.MaxTokens || c.Tokens.Count + 1 >= _nCtx)
+        {
+            c.Owner.Channel.Writer.TryWrite(new TokenEvent(c.Index, token, release + c.Text.Flush(), logprob, top));
+            FinishChoice(c, FinishReason.Length, null);
+            return;
+        }
+
+        c.Owner.Channel.Writer.TryWrite(new TokenEvent(c.Index, token, release, logprob, top));
+        c.PendingToken = token;
+    }
+
+    private (float, IReadOnlyList<TokenLogprob>?) Logprobs(int idx, int token, int k)
+    {
+        var logits = new ReadOnlySpan<float>(NativeMethods.llama_get_logits_ith(_ctx, idx), _nVocab);
+        var max = float.NegativeInfinity;
+        foreach (var x in logits)
+        {
+            max = Math.Max(max, x);
+        }
+
+        double sum = 0;
+        foreach (var x in logits)
+        {
+            sum += Math.Exp(x - max);
+        }
+
+        var logZ = max + (float)Math.Log(sum);
+        if (k == 0)
+        {
+            return (logits[token] - logZ, null);
+        }
+
+        var best = new List<(int Id, float Logit)>(k + 1);
+        for (var i = 0; i < logits.Length; i++)
+        {
+            var v = logits[i];
+            if (best.Count < k || v > best[^1].Logit)
+            {
+                var at = best.FindIndex(b => v > b.Logit);
+                best.Insert(at < 0 ? best.Count : at, (i, v));
+                if (best.Count > k)
+                {
+                    best.RemoveAt(k);
+                }
+            }
+        }
+
+        return (logits[token] - logZ, best.Select(b => new TokenLogprob(b.Id, TokenText(b.Id, special: false), b.Logit - logZ)).ToArray());
+    }
+
+    private void FinishChoice(ChoiceState c, FinishReason reason, string? stop, string? errorCode = null, string? errorMessage = null)
+    {
+        if (c.Done)
+        {
+            return;
+        }
+
+        c.Done = true;
+        var r = c.Owner;
+        if (errorCode != null)
+        {
+            r.Channel.Writer.TryWrite(new ErrorEvent(c.Index, errorCode, errorMessage ?? errorCode));
+        }
+
+        r.Channel.Writer.TryWrite(new FinishedEvent(c.Index, reason, r.Request.PromptTokens.Length, r.CachedTokens, c.Completion, c.PromptDecoded, stop));
+        c.Sampler.Dispose();
+        if (c.SeqId >= 0)
+        {
+            var keep = reason is FinishReason.Stop or FinishReason.Length && _prefixCache.Capacity > 0 && c.Tokens.Count > 0;
+            if (keep)
+            {
+                // The finished sequence stays as a cached prefix until its cells are needed.
+                var evicted = _prefixCache.Add(new CachedPrefix(c.SeqId, c.Tokens.ToArray(), Math.Max(0, c.Tokens.Count - c.SharedCells), _prefixCache.Tick()));
+                if (evicted != null)
+                {
+                    FreeSeq(evicted.SeqId);
+                }
+            }
+            else
+            {
+                FreeSeq(c.SeqId);
+            }
+        }
+
+        if (++r.Finished == r.Choices.Length)
+        {
+            r.Channel.Writer.TryComplete();
+            _running.Remove(r);
+            Interlocked.Decrement(ref _queued);
+            _finished++;
+            Log.RequestFinished(_logger, r.Id, reason.ToString(), r.Request.PromptTokens.Length, r.CachedTokens, c.Completion);
+        }
+    }
+
+    private void FailRequest(RequestState r, string code, string message)
+    {
+        foreach (var c in r.Choices)
+        {
+            FinishChoice(c, FinishReason.Error, null, code, message);
+        }
+    }
+
+    private void FreeSeq(int seqId)
+    {
+        NativeMethods.llama_memory_seq_rm(_memory, seqId, -1, -1);
+        _freeSeqIds.Push(seqId);
+    }
+
+    private bool DrainInbox()
+    {
+        List<RequestState>? incoming = null;
+        List<Action>? jobs = null;
+        lock (_inboxLock)
+        {
+            if (_inbox.Count > 0)
+            {
+                incoming = [.. _inbox];
+                _inbox.Clear();
+            }
+
+            if (_jobs.Count > 0)
+            {
+                jobs = [.. _jobs];
+                _jobs.Clear();
+            }
+        }
+
+        if (incoming != null)
+        {
+            foreach (var r in incoming)
+            {
+                _waiting.AddLast(r);
+            }
+        }
+
+        if (jobs != null)
+        {
+            foreach (var job in jobs)
+            {
+                job();
+            }
+        }
+
+        return incoming != null || jobs != null;
+    }
+
+    private void SweepCancelled()
+    {
+        for (var node = _waiting.First; node != null;)
+        {
+            var next = node.Next;
+            if (node.Value.Cancelled)
+            {
+                _waiting.Remove(node);
+                foreach (var c in node.Value.Choices)
+                {
+                    FinishChoice(c, FinishReason.Cancelled, null);
+                }
+            }
+
+            node = next;
+        }
+
+        foreach (var r in _running.ToArray())
+        {
+            if (r.Cancelled)
+            {
+                foreach (var c in r.Choices)
+                {
+                    FinishChoice(c, FinishReason.Cancelled, null);
+                }
+            }
+        }
+    }
+
+    private int RunningSequences => _running.Sum(r => r.Choices.Count(c => !c.Done));
+
+    private int RunningOwnCells => _running.Sum(r => r.Choices.Where(c => !c.Done).Sum(c => Math.Max(0, c.Tokens.Count - c.SharedCells)));
+
+    private void Admit()
+    {
+        while (_waiting.First is { } node)
+        {
+            var r = node.Value;
+            var prompt = r.Request.PromptTokens;
+            var n = r.Choices.Length;
+            var maxReuse = prompt.Length - 1;
+            var (entry, reuse) = _prefixCache.FindLongest(prompt, maxReuse);
+            var source = entry?.SeqId ?? -1;
+            foreach (var running in _running)
+            {
+                foreach (var c in running.Choices)
+                {
+                    if (!c.Done && !c.WaitsForSibling && c.SeqId >= 0)
+                    {
+                        var l = Math.Min(Scheduler.CommonPrefix(prompt, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(c.Tokens)), maxReuse);
+                        if (l > reuse)
+                        {
+                            (entry, reuse, source) = (null, l, c.SeqId);
+                        }
+                    }
+                }
+            }
+
+            var uncached = prompt.Length - reuse;
+            var free = _nCtx - RunningOwnCells - _prefixCache.OwnCells;
+            var evictable = _prefixCache.OwnCells - (entry?.OwnCells ?? 0);
+            if (!Scheduler.CanAdmit(RunningSequences, _options.MaxParallelSequences, n, free, evictable, uncached))
+            {
+                // FIFO: a request that does not fit blocks those behind it, so big requests are not starved.
+                return;
+            }
+
+            while (free < uncached + n && _prefixCache.EvictLeastRecentlyUsed(entry) is { } e)
+            {
+                free += e.OwnCells;
+                FreeSeq(e.SeqId);
+            }
+
+            _waiting.RemoveFirst();
+            r.AdmitOrder = ++_admitCounter;
+            _running.Add(r);
+            _promptTotal += prompt.Length;
+            _cacheQueries++;
+            _cacheQueryTokens += prompt.Length;
+            if (reuse > 0)
+            {
+                _cacheHits++;
+                _cacheHitTokens += reuse;
+            }
+
+            foreach (var c in r.Choices)
+            {
+                if (_freeSeqIds.Count == 0 && _prefixCache.EvictLeastRecentlyUsed(entry) is { } e)
+                {
+                    FreeSeq(e.SeqId);
+                }
+
+                c.SeqId = _freeSeqIds.Pop();
+                c.WaitsForSibling = c.Index > 0;
+            }
+
+            var first = r.Choices[0];
+            if (reuse > 0)
+            {
+                NativeMethods.llama_memory_seq_cp(_memory, source, first.SeqId, 0, reuse);
+                first.Tokens.AddRange(prompt.AsSpan(0, reuse));
+                first.PromptPos = reuse;
+                first.SharedCells = reuse;
+                if (entry != null)
+                {
+                    _prefixCache.Touch(entry);
+                }
+            }
+
+            r.CachedTokens = reuse;
+        }
+    }
+
+    private void PublishStats()
+    {
+        _stats = new EngineStats
+        {
+            Running = _running.Count,
+            Waiting = _waiting.Count,
+            KvCellsUsed = Math.Min(_nCtx, RunningOwnCells + _prefixCache.OwnCells),
+            KvCellsTotal = _nCtx,
+            CachedPrefixes = _prefixCache.Count,
+            PrefixCacheQueries = _cacheQueries,
+            PrefixCacheHits = _cacheHits,
+            PrefixCacheQueryTokens = _cacheQueryTokens,
+            PrefixCacheHitTokens = _cacheHitTokens,
+            DecodeCalls = _decodeCalls,
+            TokensDecoded = _tokensDecoded,
+            MaxSequencesPerDecode = _maxSeqPerDecode,
+            MaxTokensPerDecode = _maxTokensPerDecode,
+            PromptTokensTotal = _promptTotal,
+            GenerationTokensTotal = _genTotal,
+            RequestsFinished = _finished,
+            Preemptions = _preemptions,
+        };
+    }
+
+    private void Shutdown()
+    {
+        lock (_inboxLock)
+        {
+            foreach (var r in _inbox)
+            {
+                _waiting.AddLast(r);
+            }
+
+            _inbox.Clear();
+            foreach (var job in _jobs)
+            {
+                job();
+            }
+
+            _jobs.Clear();
+        }
+
+        foreach (var r in _running.ToArray().Concat(_waiting))
+        {
+            FailRequest(r, "engine_stopped", "the engine stopped");
+        }
+
+        _waiting.Clear();
+        if (_embedBatch.Token != null)
+        {
+            NativeMethods.llama_batch_free(_embedBatch);
+            _embedBatch = default;
+        }
+    }
+
+    private static void DisposeSamplers(RequestState s)
+    {
+        foreach (var c in s.Choices)
+        {
+            c.Sampler.Dispose();
+        }
+    }
+
+    private float[] EmbedOne(int[] tokens)
+    {
+        if (_embedCtx == null)
+        {
+            var cp = NativeMethods.llama_context_default_params();
+            cp.NCtx = (uint)_options.EmbeddingContextSize;
+            cp.NBatch = (uint)_options.EmbeddingContextSize;
+            cp.NUbatch = (uint)_options.EmbeddingContextSize;
+            cp.NSeqMax = 1;
+            cp.NThreads = _options.Threads;
+            cp.NThreadsBatch = _options.BatchThreads > 0 ? _options.BatchThreads : _options.Threads;
+            cp.Embeddings = 1;
+            cp.PoolingType = Model.Facts.PoolingType is { } p and > 0 ? p : (int)PoolingType.Mean;
+            cp.NoPerf = 1;
+            cp.NOutputsMaxPerSeq = 0; // pooling reads every token's output
+            _embedCtx = SafeLlamaContextHandle.Create(_model, cp);
+            _embedBatch = NativeMethods.llama_batch_init(_options.EmbeddingContextSize, 0, 1);
+        }
+
+        var mem = NativeMethods.llama_get_memory(_embedCtx);
+        NativeMethods.llama_memory_clear(mem, true);
+        for (var i = 0; i < tokens.Length; i++)
+        {
+            _embedBatch.Token[i] = tokens[i];
+            _embedBatch.Pos[i] = i;
+            _embedBatch.NSeqId[i] = 1;
+            _embedBatch.SeqId[i][0] = 0;
+            _embedBatch.Logits[i] = 1;
+        }
+
+        _embedBatch.NTokens = tokens.Length;
+        var rc = NativeMethods.llama_decode(_embedCtx, _embedBatch);
+        try
+        {
+            if (rc != 0)
+            {
+                throw new InvalidOperationException($"embedding decode failed with {rc}");
+            }
+
+            var e = NativeMethods.llama_get_embeddings_seq(_embedCtx, 0);
+            if (e == null)
+            {
+                throw new InvalidOperationException("the model produced no pooled embedding");
+            }
+
+            var v = new ReadOnlySpan<float>(e, Model.EmbeddingSize).ToArray();
+            double norm = 0;
+            foreach (var x in v)
+            {
+                norm += (double)x * x;
+            }
+
+            var scale = norm > 0 ? (float)(1.0 / Math.Sqrt(norm)) : 0f;
+            for (var i = 0; i < v.Length; i++)
+            {
+                v[i] *= scale;
+            }
+
+            return v;
+        }
+        finally
+        {
+            NativeMethods.llama_memory_clear(mem, true);
+        }
+    }
+}

@@ -1,0 +1,69 @@
+namespace KServe.Node.Llama.Engine;
+
+/// <summary>What the scheduler knows of a running sequence: no native state.</summary>
+/// <param name="Key">Caller's handle for the sequence.</param>
+/// <param name="PromptRemaining">Prompt tokens not yet decoded (0 once generating).</param>
+/// <param name="HasPendingToken">A sampled token waits to be decoded.</param>
+/// <param name="AdmitOrder">Admission order: older sequences get prompt budget first.</param>
+internal readonly record struct SchedSequence(int Key, int PromptRemaining, bool HasPendingToken, long AdmitOrder);
+
+/// <summary>One sequence's share of a step.</summary>
+internal readonly record struct SchedSlice(int Key, int Tokens, bool IsPrompt);
+
+/// <summary>
+/// The pure scheduling policy of the engine (no native calls): the per-step token budget, admission by free
+/// sequence ids and KV cells, and the choice of victim when the KV cache is exhausted.
+/// </summary>
+internal static class Scheduler
+{
+    /// <summary>
+    /// Plans one step: every generating sequence decodes its pending token (running streams never stall), then the
+    /// remaining budget goes to prompt chunks, oldest admission first, so a long prompt is split across steps.
+    /// </summary>
+    public static List<SchedSlice> PlanStep(IReadOnlyList<SchedSequence> sequences, int budget)
+    {
+        var plan = new List<SchedSlice>(sequences.Count);
+        var left = budget;
+        foreach (var s in sequences)
+        {
+            if (s.HasPendingToken && left > 0)
+            {
+                plan.Add(new SchedSlice(s.Key, 1, IsPrompt: false));
+                left--;
+            }
+        }
+
+        foreach (var s in sequences.Where(s => s.PromptRemaining > 0 && !s.HasPendingToken).OrderBy(s => s.AdmitOrder))
+        {
+            if (left <= 0)
+            {
+                break;
+            }
+
+            var n = Math.Min(left, s.PromptRemaining);
+            plan.Add(new SchedSlice(s.Key, n, IsPrompt: true));
+            left -= n;
+        }
+
+        return plan;
+    }
+
+    /// <summary>
+    /// Whether a request may start now. It needs <paramref name="choices"/> sequence slots and room in the KV
+    /// cache for its uncached prompt plus one token per choice; <paramref name="evictableCells"/> are cells held
+    /// only by idle cached prefixes, which admission may reclaim.
+    /// </summary>
+    public static bool CanAdmit(int runningSequences, int maxParallel, int choices, int freeCells, int evictableCells, int uncachedPromptTokens)
+        => runningSequences + choices <= maxParallel
+           && freeCells + evictableCells >= uncachedPromptTokens + choices;
+
+    /// <summary>
+    /// The request to fail when the KV cache is exhausted even after evicting every cached prefix: the most
+    /// recently admitted one, so older requests, which have more invested, keep going.
+    /// </summary>
+    public static long PickVictim(IEnumerable<(long RequestId, long AdmitOrder)> running)
+        => running.OrderByDescending(r => r.AdmitOrder).Select(r => r.RequestId).DefaultIfEmpty(-1).First();
+
+    /// <summary>Length of the longest common prefix of two token sequences.</summary>
+    public static int CommonPrefix(ReadOnlySpan<int> a, ReadOnlySpan<int> b) => a.CommonPrefixLength(b);
+}

@@ -1,0 +1,47 @@
+using System.Threading.Channels;
+using KServe.Node.Llama.Native;
+
+namespace KServe.Node.Llama.Engine;
+
+internal sealed class RequestState(long id, GenerationRequest request, Channel<GenerationEvent> channel, GenerationHandle handle)
+{
+    public long Id { get; } = id;
+    public GenerationRequest Request { get; } = request;
+    public Channel<GenerationEvent> Channel { get; } = channel;
+    public GenerationHandle Handle { get; } = handle;
+    public ChoiceState[] Choices { get; set; } = [];
+    public long AdmitOrder { get; set; }
+    public int CachedTokens { get; set; }
+    public int Finished { get; set; }
+    public bool Cancelled => Request.CancellationToken.IsCancellationRequested;
+
+    /// <summary>Sequence ids the request holds (for tests: its KV must be gone after cancellation).</summary>
+    public int[] SequenceIds => Choices.Select(c => c.SeqId).ToArray();
+}
+
+internal sealed class ChoiceState(RequestState owner, int index, SafeLlamaSamplerHandle sampler)
+{
+    public RequestState Owner { get; } = owner;
+    public int Index { get; } = index;
+    public SafeLlamaSamplerHandle Sampler { get; } = sampler;
+    public TextAssembler Text { get; } = new(owner.Request.Stop);
+
+    /// <summary>Tokens whose KV is in the cache: positions 0..Tokens.Count-1 of <see cref="SeqId"/>.</summary>
+    public List<int> Tokens { get; } = new(owner.Request.PromptTokens.Length + Math.Max(0, owner.Request.MaxTokens));
+    public int SeqId { get; set; } = -1;
+
+    /// <summary>Next prompt index to decode.</summary>
+    public int PromptPos { get; set; }
+
+    /// <summary>Prefix cells shared from another sequence when this one started.</summary>
+    public int SharedCells { get; set; }
+    public int PendingToken { get; set; } = -1;
+    public int Completion { get; set; }
+    public int PromptDecoded { get; set; }
+    public bool Done { get; set; }
+
+    /// <summary>Choices after the first wait for the first to finish the prompt, then copy its KV.</summary>
+    public bool WaitsForSibling { get; set; }
+    public int BatchOutput { get; set; } = -1;
+    public int PromptRemaining => Owner.Request.PromptTokens.Length - PromptPos;
+}

@@ -1,0 +1,112 @@
+namespace KServe.Node.Llama;
+
+/// <summary>Which ggml compute backend to require.</summary>
+public enum LlamaBackend
+{
+    /// <summary>CPU only (libggml-cpu-*.so).</summary>
+    Cpu = 0,
+
+    /// <summary>CUDA (libggml-cuda.so plus the CUDA runtime and driver); loading fails naming what is missing.</summary>
+    Cuda = 1,
+}
+
+/// <summary>Element type of the KV cache.</summary>
+#pragma warning disable CA1707 // ggml's own type name
+public enum KvCacheType
+{
+    F16 = 1,
+    Q8_0 = 8,
+}
+#pragma warning restore CA1707
+
+/// <summary>Flash attention mode.</summary>
+public enum FlashAttentionMode
+{
+    Auto = -1,
+    Disabled = 0,
+    Enabled = 1,
+}
+
+/// <summary>Settings of a <see cref="LlamaEngine"/>; validated by <see cref="Validate"/> at start.</summary>
+public sealed class EngineOptions
+{
+    /// <summary>Path of the GGUF file.</summary>
+    public string ModelPath { get; set; } = "";
+
+    /// <summary>Name reported for the model; defaults to <c>general.name</c> or the file name.</summary>
+    public string? ModelName { get; set; }
+
+    /// <summary>Folder with libllama/libggml and the backends; null = $KSERVE_NODE_NATIVE_DIR, else .native/cpu above the app, else native/ beside it.</summary>
+    public string? NativeLibraryDirectory { get; set; }
+
+    public LlamaBackend Backend { get; set; } = LlamaBackend.Cpu;
+
+    /// <summary>KV cache size in tokens shared by all sequences (unified KV); 0 = the model's training context.</summary>
+    public int ContextSize { get; set; } = 4096;
+
+    /// <summary>Maximum sequences decoding at once (a request with n choices uses n).</summary>
+    public int MaxParallelSequences { get; set; } = 8;
+
+    /// <summary>Extra sequence ids that keep finished prompts' KV as a prefix cache (evicted least-recently-used).</summary>
+    public int PrefixCacheSequences { get; set; } = 8;
+
+    /// <summary>Requests allowed to wait for admission; beyond that <see cref="EngineOverloadedException"/>.</summary>
+    public int MaxQueuedRequests { get; set; } = 256;
+
+    /// <summary>Layers offloaded to the GPU: -1 = all (the KV cache then lives in GPU memory too), 0 = none.</summary>
+    public int GpuLayers { get; set; }
+
+    public FlashAttentionMode FlashAttention { get; set; } = FlashAttentionMode.Auto;
+
+    public KvCacheType KvCacheType { get; set; } = KvCacheType.F16;
+
+    /// <summary>Threads for single-token decoding; default: half the cores (a fully subscribed CPU slows decode badly).</summary>
+    public int Threads { get; set; } = Math.Max(1, Environment.ProcessorCount / 2);
+
+    /// <summary>Threads for prompt batches; 0 = same as <see cref="Threads"/>.</summary>
+    public int BatchThreads { get; set; }
+
+    /// <summary>Logical batch size (max tokens per llama_decode).</summary>
+    public int BatchSize { get; set; } = 2048;
+
+    /// <summary>Physical batch size.</summary>
+    public int MicroBatchSize { get; set; } = 512;
+
+    /// <summary>Tokens one engine step may submit: generating sequences first, then prompt chunks; 0 = <see cref="BatchSize"/>. Long prompts are split so they do not stall running streams.</summary>
+    public int StepTokenBudget { get; set; }
+
+    /// <summary>Whether <see cref="LlamaEngine.EmbedAsync"/> is available (a second, embedding context is created on first use).</summary>
+    public bool EnableEmbeddings { get; set; } = true;
+
+    /// <summary>Context size of the embedding context (max tokens of one input).</summary>
+    public int EmbeddingContextSize { get; set; } = 2048;
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid setting.</summary>
+    public void Validate()
+    {
+        static void Check(bool ok, string name, string why)
+        {
+            if (!ok)
+            {
+                throw new ArgumentException($"EngineOptions.{name} {why}", name);
+            }
+        }
+
+        Check(!string.IsNullOrWhiteSpace(ModelPath), nameof(ModelPath), "is required");
+        Check(File.Exists(ModelPath), nameof(ModelPath), $"'{ModelPath}' does not exist");
+        Check(ContextSize >= 0, nameof(ContextSize), "must be >= 0");
+        Check(MaxParallelSequences is >= 1 and <= 128, nameof(MaxParallelSequences), "must be 1..128");
+        Check(PrefixCacheSequences is >= 0 and <= 128, nameof(PrefixCacheSequences), "must be 0..128");
+        Check(MaxQueuedRequests >= 0, nameof(MaxQueuedRequests), "must be >= 0");
+        Check(GpuLayers >= -1, nameof(GpuLayers), "must be -1 (all), 0 or a layer count");
+        Check(Threads >= 1, nameof(Threads), "must be >= 1");
+        Check(BatchThreads >= 0, nameof(BatchThreads), "must be >= 0");
+        Check(BatchSize >= 1, nameof(BatchSize), "must be >= 1");
+        Check(MicroBatchSize >= 1 && MicroBatchSize <= BatchSize, nameof(MicroBatchSize), "must be 1..BatchSize");
+        Check(StepTokenBudget >= 0 && StepTokenBudget <= BatchSize, nameof(StepTokenBudget), "must be 0..BatchSize");
+        Check(StepTokenBudget == 0 || StepTokenBudget >= MaxParallelSequences, nameof(StepTokenBudget), "must leave room for one token per parallel sequence");
+        Check(BatchSize >= MaxParallelSequences, nameof(BatchSize), "must be >= MaxParallelSequences");
+        Check(EmbeddingContextSize >= 8, nameof(EmbeddingContextSize), "must be >= 8");
+        Check(Enum.IsDefined(KvCacheType), nameof(KvCacheType), "is not f16 or q8_0");
+    }
+}

@@ -1,0 +1,27 @@
+using Microsoft.Extensions.Logging;
+
+namespace KServe.Node.Llama;
+
+internal static partial class Log
+{
+    [LoggerMessage(EventId = 1, Message = "llama.cpp: {Message}")]
+    public static partial void Native(ILogger logger, LogLevel level, string message);
+
+    [LoggerMessage(EventId = 10, Level = LogLevel.Information, Message = "Loaded model {Model} ({Parameters} parameters, {Quantization}) from {Path}; context {Context} tokens, {Sequences} parallel sequences, native libraries in {NativeDir}")]
+    public static partial void ModelLoaded(ILogger logger, string model, long parameters, string quantization, string path, int context, int sequences, string nativeDir);
+
+    [LoggerMessage(EventId = 11, Level = LogLevel.Warning, Message = "KV cache has no slot for a batch of {Tokens} tokens; evicted {Evicted} cached prefixes")]
+    public static partial void NoKvSlot(ILogger logger, int tokens, int evicted);
+
+    [LoggerMessage(EventId = 12, Level = LogLevel.Warning, Message = "KV cache exhausted: request {RequestId} fails with kv_cache_exhausted")]
+    public static partial void KvExhausted(ILogger logger, long requestId);
+
+    [LoggerMessage(EventId = 13, Level = LogLevel.Error, Message = "Inference step failed; the affected requests get an error and the engine continues")]
+    public static partial void StepFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 14, Level = LogLevel.Debug, Message = "Request {RequestId} finished ({Reason}): {Prompt} prompt tokens ({Cached} cached), {Completion} completion tokens")]
+    public static partial void RequestFinished(ILogger logger, long requestId, string reason, int prompt, int cached, int completion);
+
+    [LoggerMessage(EventId = 15, Level = LogLevel.Error, Message = "Sampler for request {RequestId} could not be built")]
+    public static partial void SamplerFailed(ILogger logger, long requestId, Exception exception);
+}

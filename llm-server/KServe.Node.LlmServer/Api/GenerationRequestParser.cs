@@ -1,0 +1,449 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace KServe.Node.LlmServer.Api;
+
+internal enum ResponseFormatKind
+{
+    Text,
+    JsonObject,
+    JsonSchema,
+}
+
+/// <summary>A chat message after validation: role, flattened text content, and the original object for the template.</summary>
+internal sealed record ChatMessage(string Role, string? Content, JsonObject Raw);
+
+/// <summary>A validated chat or text completion request (fields common to both), independent of the engine.</summary>
+internal sealed class ParsedRequest
+{
+    public required string Model { get; init; }
+    public IReadOnlyList<ChatMessage>? Messages { get; init; }
+    public string? Prompt { get; init; }
+    public int? MaxTokens { get; init; }
+    public float? Temperature { get; init; }
+    public float? TopP { get; init; }
+    public int? TopK { get; init; }
+    public float? MinP { get; init; }
+    public long? Seed { get; init; }
+    public IReadOnlyList<string> Stop { get; init; } = [];
+    public float PresencePenalty { get; init; }
+    public float FrequencyPenalty { get; init; }
+    public IReadOnlyDictionary<int, float> LogitBias { get; init; } = new Dictionary<int, float>();
+    public int N { get; init; } = 1;
+    public bool Logprobs { get; init; }
+    public int TopLogprobs { get; init; }
+    public bool Stream { get; init; }
+    public bool IncludeUsage { get; init; }
+    public ResponseFormatKind ResponseFormat { get; init; }
+    public JsonNode? JsonSchema { get; init; }
+    public string? User { get; init; }
+    public bool Echo { get; init; }
+
+    /// <summary>llama-server's and vLLM's <c>ignore_eos</c>: keep generating past end-of-sequence (benchmarks use it for fixed output lengths).</summary>
+    public bool IgnoreEos { get; init; }
+    public JsonArray? Tools { get; init; }
+}
+
+/// <summary>
+/// Validates OpenAI request bodies field by field so that every problem is a 400 naming its <c>param</c>.
+/// Unknown fields are ignored, as OpenAI does.
+/// </summary>
+internal static class GenerationRequestParser
+{
+    public const int MaxN = 16;
+    public const int MaxStop = 16;
+
+    public static JsonDocument ParseBody(ReadOnlyMemory<byte> body)
+    {
+        if (body.Length == 0)
+        {
+            throw ApiException.InvalidJson("the body is empty");
+        }
+        // JsonDocument checks UTF-8 only when a string is read; reject it up front so no later read can throw.
+        if (!System.Text.Unicode.Utf8.IsValid(body.Span))
+        {
+            throw ApiException.InvalidJson("the body is not valid UTF-8");
+        }
+        try
+        {
+            var doc = JsonDocument.Parse(body, new JsonDocumentOptions { MaxDepth = 64 });
+            if (doc.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                doc.Dispose();
+                throw ApiException.InvalidJson("the body must be a JSON object");
+            }
+            return doc;
+        }
+        catch (JsonException e)
+        {
+            throw ApiException.InvalidJson(e.Message);
+        }
+        catch (ArgumentException e)
+        {
+            // Invalid UTF-8 surfaces as ArgumentException in some paths.
+            throw ApiException.InvalidJson(e.Message);
+        }
+    }
+
+    public static ParsedRequest ParseChat(JsonElement root) => Parse(root, chat: true);
+
+    public static ParsedRequest ParseCompletion(JsonElement root) => Parse(root, chat: false);
+
+    private static ParsedRequest Parse(JsonElement root, bool chat)
+    {
+        var model = OptionalString(root, "model") ?? "";
+        IReadOnlyList<ChatMessage>? messages = null;
+        string? prompt = null;
+        if (chat)
+        {
+            messages = ParseMessages(root);
+        }
+        else
+        {
+            prompt = ParsePrompt(root);
+        }
+        var maxTokens = OptionalInt(root, "max_completion_tokens", 1, int.MaxValue) ?? OptionalInt(root, "max_tokens", 1, int.MaxValue);
+        var n = OptionalInt(root, "n", 1, MaxN) ?? 1;
+        var (logprobs, topLogprobs) = ParseLogprobs(root, chat);
+        var stream = OptionalBool(root, "stream") ?? false;
+        var includeUsage = false;
+        if (root.TryGetProperty("stream_options", out var so) && so.ValueKind != JsonValueKind.Null)
+        {
+            if (so.ValueKind != JsonValueKind.Object)
+            {
+                throw ApiException.WrongType("stream_options", "an object");
+            }
+            includeUsage = OptionalBool(so, "include_usage", "stream_options.include_usage") ?? false;
+        }
+        var (format, schema) = ParseResponseFormat(root);
+        JsonArray? tools = null;
+        if (root.TryGetProperty("tools", out var t) && t.ValueKind != JsonValueKind.Null)
+        {
+            if (t.ValueKind != JsonValueKind.Array)
+            {
+                throw ApiException.WrongType("tools", "an array");
+            }
+            tools = JsonNode.Parse(t.GetRawText()) as JsonArray;
+        }
+        return new ParsedRequest
+        {
+            Model = model,
+            Messages = messages,
+            Prompt = prompt,
+            MaxTokens = maxTokens,
+            Temperature = OptionalFloat(root, "temperature", 0, 2),
+            TopP = OptionalFloat(root, "top_p", 0, 1),
+            TopK = OptionalInt(root, "top_k", -1, int.MaxValue),
+            MinP = OptionalFloat(root, "min_p", 0, 1),
+            Seed = OptionalLong(root, "seed"),
+            Stop = ParseStop(root),
+            PresencePenalty = OptionalFloat(root, "presence_penalty", -2, 2) ?? 0,
+            FrequencyPenalty = OptionalFloat(root, "frequency_penalty", -2, 2) ?? 0,
+            LogitBias = ParseLogitBias(root),
+            N = n,
+            Logprobs = logprobs,
+            TopLogprobs = topLogprobs,
+            Stream = stream,
+            IncludeUsage = includeUsage,
+            ResponseFormat = format,
+            JsonSchema = schema,
+            User = OptionalString(root, "user"),
+            Echo = !chat && (OptionalBool(root, "echo") ?? false),
+            IgnoreEos = OptionalBool(root, "ignore_eos") ?? false,
+            Tools = tools,
+        };
+    }
+
+    private static List<ChatMessage> ParseMessages(JsonElement root)
+    {
+        if (!root.TryGetProperty("messages", out var m) || m.ValueKind == JsonValueKind.Null)
+        {
+            throw ApiException.Missing("messages");
+        }
+        if (m.ValueKind != JsonValueKind.Array)
+        {
+            throw ApiException.WrongType("messages", "an array of messages");
+        }
+        if (m.GetArrayLength() == 0)
+        {
+            throw ApiException.Invalid("messages", "'messages' must contain at least one message.");
+        }
+        var result = new List<ChatMessage>();
+        var i = 0;
+        foreach (var msg in m.EnumerateArray())
+        {
+            var p = $"messages[{i}]";
+            if (msg.ValueKind != JsonValueKind.Object)
+            {
+                throw ApiException.WrongType(p, "an object");
+            }
+            if (!msg.TryGetProperty("role", out var role) || role.ValueKind == JsonValueKind.Null)
+            {
+                throw ApiException.Missing(p + ".role");
+            }
+            if (role.ValueKind != JsonValueKind.String)
+            {
+                throw ApiException.WrongType(p + ".role", "a string");
+            }
+            var roleName = role.GetString()!;
+            if (roleName is not ("system" or "user" or "assistant" or "tool" or "developer" or "function"))
+            {
+                throw ApiException.Invalid(p + ".role", $"Invalid value for '{p}.role': '{roleName}'. Supported values are: 'system', 'developer', 'user', 'assistant' and 'tool'.");
+            }
+            string? content = null;
+            if (msg.TryGetProperty("content", out var c))
+            {
+                content = c.ValueKind switch
+                {
+                    JsonValueKind.String => c.GetString(),
+                    JsonValueKind.Null => null,
+                    JsonValueKind.Array => FlattenParts(c, p + ".content"),
+                    _ => throw ApiException.WrongType(p + ".content", "a string or an array of content parts"),
+                };
+            }
+            else if (roleName is not "assistant")
+            {
+                throw ApiException.Missing(p + ".content");
+            }
+            var raw = (JsonObject)JsonNode.Parse(msg.GetRawText())!;
+            raw["role"] = roleName == "developer" ? "system" : roleName;
+            raw["content"] = content;
+            result.Add(new ChatMessage(roleName == "developer" ? "system" : roleName, content, raw));
+            i++;
+        }
+        return result;
+    }
+
+    private static string FlattenParts(JsonElement parts, string param)
+    {
+        var texts = new List<string>();
+        var j = 0;
+        foreach (var part in parts.EnumerateArray())
+        {
+            var p = $"{param}[{j}]";
+            if (part.ValueKind == JsonValueKind.String)
+            {
+                texts.Add(part.GetString()!);
+            }
+            else if (part.ValueKind == JsonValueKind.Object)
+            {
+                var type = part.TryGetProperty("type", out var ty) && ty.ValueKind == JsonValueKind.String ? ty.GetString() : null;
+                if (type is null)
+                {
+                    throw ApiException.Missing(p + ".type");
+                }
+                if (type != "text")
+                {
+                    throw ApiException.Invalid(p + ".type", $"Content part type '{type}' is not supported by this model; only 'text' parts are.");
+                }
+                if (!part.TryGetProperty("text", out var text) || text.ValueKind != JsonValueKind.String)
+                {
+                    throw ApiException.WrongType(p + ".text", "a string");
+                }
+                texts.Add(text.GetString()!);
+            }
+            else
+            {
+                throw ApiException.WrongType(p, "a content part object");
+            }
+            j++;
+        }
+        return string.Join("\n", texts);
+    }
+
+    private static string ParsePrompt(JsonElement root)
+    {
+        if (!root.TryGetProperty("prompt", out var p) || p.ValueKind == JsonValueKind.Null)
+        {
+            throw ApiException.Missing("prompt");
+        }
+        if (p.ValueKind == JsonValueKind.String)
+        {
+            return p.GetString()!;
+        }
+        if (p.ValueKind == JsonValueKind.Array && p.GetArrayLength() == 1 && p[0].ValueKind == JsonValueKind.String)
+        {
+            return p[0].GetString()!;
+        }
+        throw ApiException.WrongType("prompt", "a string (or a list holding one string)");
+    }
+
+    private static (bool, int) ParseLogprobs(JsonElement root, bool chat)
+    {
+        if (chat)
+        {
+            var lp = OptionalBool(root, "logprobs") ?? false;
+            var top = OptionalInt(root, "top_logprobs", 0, 20) ?? 0;
+            if (top > 0 && !lp)
+            {
+                throw ApiException.Invalid("top_logprobs", "'top_logprobs' requires 'logprobs' to be true.");
+            }
+            return (lp, top);
+        }
+        // Legacy completions: logprobs is an integer count of alternatives.
+        var count = OptionalInt(root, "logprobs", 0, 5);
+        return (count is not null, count ?? 0);
+    }
+
+    private static List<string> ParseStop(JsonElement root)
+    {
+        if (!root.TryGetProperty("stop", out var s) || s.ValueKind == JsonValueKind.Null)
+        {
+            return [];
+        }
+        if (s.ValueKind == JsonValueKind.String)
+        {
+            return s.GetString()!.Length == 0 ? [] : [s.GetString()!];
+        }
+        if (s.ValueKind != JsonValueKind.Array)
+        {
+            throw ApiException.WrongType("stop", "a string or an array of strings");
+        }
+        if (s.GetArrayLength() > MaxStop)
+        {
+            throw ApiException.Invalid("stop", $"'stop' may hold at most {MaxStop} sequences.");
+        }
+        var list = new List<string>();
+        foreach (var item in s.EnumerateArray())
+        {
+            if (item.ValueKind != JsonValueKind.String)
+            {
+                throw ApiException.WrongType("stop", "a string or an array of strings");
+            }
+            if (item.GetString()!.Length > 0)
+            {
+                list.Add(item.GetString()!);
+            }
+        }
+        return list;
+    }
+
+    private static Dictionary<int, float> ParseLogitBias(JsonElement root)
+    {
+        var result = new Dictionary<int, float>();
+        if (!root.TryGetProperty("logit_bias", out var lb) || lb.ValueKind == JsonValueKind.Null)
+        {
+            return result;
+        }
+        if (lb.ValueKind != JsonValueKind.Object)
+        {
+            throw ApiException.WrongType("logit_bias", "an object mapping token ids to biases");
+        }
+        foreach (var p in lb.EnumerateObject())
+        {
+            if (!int.TryParse(p.Name, NumberStyles.None, CultureInfo.InvariantCulture, out var token))
+            {
+                throw ApiException.Invalid("logit_bias", $"Invalid key in 'logit_bias': '{Truncate(p.Name)}' is not a token id.");
+            }
+            if (p.Value.ValueKind != JsonValueKind.Number || !p.Value.TryGetDouble(out var bias) || bias < -100 || bias > 100)
+            {
+                throw ApiException.Invalid("logit_bias", $"Invalid value in 'logit_bias' for token {token}: expected a number from -100 to 100.");
+            }
+            result[token] = (float)bias;
+        }
+        return result;
+    }
+
+    private static (ResponseFormatKind, JsonNode?) ParseResponseFormat(JsonElement root)
+    {
+        if (!root.TryGetProperty("response_format", out var rf) || rf.ValueKind == JsonValueKind.Null)
+        {
+            return (ResponseFormatKind.Text, null);
+        }
+        if (rf.ValueKind != JsonValueKind.Object)
+        {
+            throw ApiException.WrongType("response_format", "an object");
+        }
+        var type = OptionalString(rf, "type", "response_format.type") ?? throw ApiException.Missing("response_format.type");
+        switch (type)
+        {
+            case "text":
+                return (ResponseFormatKind.Text, null);
+            case "json_object":
+                return (ResponseFormatKind.JsonObject, null);
+            case "json_schema":
+                {
+                    if (!rf.TryGetProperty("json_schema", out var js) || js.ValueKind != JsonValueKind.Object)
+                    {
+                        throw ApiException.Missing("response_format.json_schema");
+                    }
+                    if (!js.TryGetProperty("schema", out var schema) || schema.ValueKind is not (JsonValueKind.Object or JsonValueKind.True))
+                    {
+                        throw ApiException.Missing("response_format.json_schema.schema");
+                    }
+                    return (ResponseFormatKind.JsonSchema, JsonNode.Parse(schema.GetRawText()));
+                }
+            default:
+                throw ApiException.Invalid("response_format.type", $"Invalid value for 'response_format.type': '{Truncate(type)}'. Supported values are: 'text', 'json_object' and 'json_schema'.");
+        }
+    }
+
+    internal static string Truncate(string s) => s.Length > 64 ? s[..64] + "…" : s;
+
+    private static string? OptionalString(JsonElement obj, string name, string? param = null)
+    {
+        if (!obj.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+        return v.ValueKind == JsonValueKind.String ? v.GetString() : throw ApiException.WrongType(param ?? name, "a string");
+    }
+
+    private static bool? OptionalBool(JsonElement obj, string name, string? param = null)
+    {
+        if (!obj.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+        return v.ValueKind switch
+        {
+            JsonValueKind.True => true,
+            JsonValueKind.False => false,
+            _ => throw ApiException.WrongType(param ?? name, "a boolean"),
+        };
+    }
+
+    private static int? OptionalInt(JsonElement obj, string name, int min, int max)
+    {
+        if (!obj.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+        if (v.ValueKind != JsonValueKind.Number || !v.TryGetDouble(out var d) || Math.Floor(d) != d)
+        {
+            throw ApiException.WrongType(name, "an integer");
+        }
+        if (d < min || d > max)
+        {
+            throw ApiException.Invalid(name, $"Invalid value for '{name}': {d.ToString(CultureInfo.InvariantCulture)} is outside [{min}, {max}].");
+        }
+        return (int)d;
+    }
+
+    private static long? OptionalLong(JsonElement obj, string name)
+    {
+        if (!obj.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+        return v.ValueKind == JsonValueKind.Number && v.TryGetInt64(out var l) ? l : throw ApiException.WrongType(name, "an integer");
+    }
+
+    private static float? OptionalFloat(JsonElement obj, string name, double min, double max)
+    {
+        if (!obj.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+        if (v.ValueKind != JsonValueKind.Number || !v.TryGetDouble(out var d))
+        {
+            throw ApiException.WrongType(name, "a number");
+        }
+        if (d < min || d > max)
+        {
+            throw ApiException.Invalid(name, $"Invalid value for '{name}': {d.ToString(CultureInfo.InvariantCulture)} is outside [{min.ToString(CultureInfo.InvariantCulture)}, {max.ToString(CultureInfo.InvariantCulture)}].");
+        }
+        return (float)d;
+    }
+}

@@ -1,0 +1,77 @@
+using KServe.Node.Hosting;
+using KServe.Node.Llama;
+using KServe.Node.LlmServer.Hosting;
+using KServe.Node.LlmServer.Serving;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+
+namespace KServe.Node.LlmServer;
+
+/// <summary>Builds the llm-server web application from command-line arguments (used by Program and the tests).</summary>
+public static class LlmServerApp
+{
+    /// <summary>Creates the application. Throws <see cref="FormatException"/> for a bad command line and <see cref="ModelPathException"/> for a bad model path.</summary>
+    public static WebApplication Create(string[] args, Action<WebApplicationBuilder>? configure = null) =>
+        Create(args, configure, loadGateOpen: true);
+
+    internal static WebApplication Create(string[] args, Action<WebApplicationBuilder>? configure, bool loadGateOpen)
+    {
+        var settings = ServerCommandLine.Parse(args);
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = [], ApplicationName = typeof(LlmServerApp).Assembly.GetName().Name });
+        builder.Configuration.AddInMemoryCollection(settings);
+        builder.AddServiceDefaults("llm-server");
+        var options = builder.Configuration.GetSection(LlmServerOptions.Section).Get<LlmServerOptions>() ?? new LlmServerOptions();
+        // Fail before anything listens when the model path is wrong: the message lists what was found.
+        ModelPathResolver.Resolve(string.IsNullOrWhiteSpace(options.Model) ? throw new FormatException("--model is required (see --help)") : options.Model, options.ModelFile);
+
+        if (options.ChatTemplateFile is { Length: > 0 } templateFile && !File.Exists(templateFile))
+        {
+            throw new FormatException($"--chat-template-file '{templateFile}' does not exist");
+        }
+        builder.Services.AddValidatedOptions<LlmServerOptions>(builder.Configuration, LlmServerOptions.Section);
+        builder.Services.AddOptions<EngineOptions>().Bind(builder.Configuration.GetSection("Engine"));
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(options.ShutdownTimeoutSeconds + 10));
+        builder.Services.TryAddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton(new ModelLoadGate(loadGateOpen));
+        builder.Services.AddSingleton<ModelService>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<ModelService>());
+        builder.Services.AddSingleton<IMetricsExposition>(sp => sp.GetRequiredService<ModelService>().Metrics);
+        builder.Services.AddSingleton<GenerationEndpoints>();
+        if (options.CorsOrigins.Count > 0)
+        {
+            builder.Services.AddCors(c => c.AddDefaultPolicy(p =>
+            {
+                if (options.CorsOrigins.Contains("*"))
+                {
+                    p.AllowAnyOrigin();
+                }
+                else
+                {
+                    p.WithOrigins([.. options.CorsOrigins]);
+                }
+                p.AllowAnyHeader().AllowAnyMethod().WithExposedHeaders(Middleware.RequestIdHeader, "Retry-After");
+            }));
+        }
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Limits.MaxRequestBodySize = options.MaxRequestBytes;
+            k.Limits.MaxRequestHeadersTotalSize = 64 * 1024;
+            k.AddServerHeader = false;
+        });
+        builder.WebHost.UseUrls($"http://{(options.Host.Contains(':', StringComparison.Ordinal) ? $"[{options.Host}]" : options.Host)}:{options.Port}");
+        configure?.Invoke(builder);
+
+        var app = builder.Build();
+        if (options.CorsOrigins.Count > 0)
+        {
+            app.UseCors();
+        }
+        app.UseLlmServerPipeline();
+        app.MapLlmServer();
+        return app;
+    }
+}

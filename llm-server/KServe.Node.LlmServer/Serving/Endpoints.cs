@@ -1,0 +1,224 @@
+using System.Text.Json;
+using KServe.Node.Hosting;
+using KServe.Node.LlmServer.Api;
+using KServe.Node.LlmServer.Hosting;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace KServe.Node.LlmServer.Serving;
+
+/// <summary>The route table: OpenAI routes under /v1 and /openai/v1, llama-server's utility routes, KServe health, metrics.</summary>
+internal static class Endpoints
+{
+    public static IEndpointRouteBuilder MapLlmServer(this IEndpointRouteBuilder app)
+    {
+        foreach (var prefix in new[] { "/v1", "/openai/v1" })
+        {
+            var g = app.MapGroup(prefix);
+            g.MapPost("/chat/completions", (HttpContext ctx, GenerationEndpoints e) => e.ChatAsync(ctx));
+            g.MapPost("/completions", (HttpContext ctx, GenerationEndpoints e) => e.CompletionsAsync(ctx));
+            g.MapGet("/models", ListModels);
+            g.MapGet("/models/{id}", GetModel);
+            g.MapPost("/embeddings", EmbeddingsAsync);
+        }
+        app.MapPost("/tokenize", TokenizeAsync);
+        app.MapPost("/detokenize", DetokenizeAsync);
+        app.MapPost("/apply-template", ApplyTemplateAsync);
+        app.MapGet("/v2/health/live", (HttpContext ctx) => HttpHelpers.WriteJsonAsync(ctx, 200, new LiveResponse(true), ApiJsonContext.Wire.LiveResponse));
+        app.MapGet("/v2/health/ready", (HttpContext ctx, ModelService s) =>
+            HttpHelpers.WriteJsonAsync(ctx, s.IsReady ? 200 : 503, new ReadyResponse(s.IsReady), ApiJsonContext.Wire.ReadyResponse));
+        app.MapGet("/v2/models/{name}/ready", ModelReady);
+        app.MapGet("/health", (HttpContext ctx, ModelService s) => HttpHelpers.WriteJsonAsync(ctx, s.IsReady ? 200 : 503,
+            new HealthResponse(s.State switch { ModelState.Ready => "ok", ModelState.Loading => "loading", _ => "failed" }), ApiJsonContext.Wire.HealthResponse));
+        app.MapGet("/", (HttpContext ctx) => HttpHelpers.WriteJsonAsync(ctx, 200, new HealthResponse("alive"), ApiJsonContext.Wire.HealthResponse));
+        app.MapMetricsEndpoint("/metrics");
+        app.MapFallback((HttpContext ctx) => HttpHelpers.WriteErrorAsync(ctx, ApiException.NotFound(GenerationRequestParser.Truncate(ctx.Request.Path.ToString()))));
+        return app;
+    }
+
+    private static ModelCard Card(ModelService s) =>
+        new(s.ServedName, "model", s.Created, "kserve-node", s.ServedName, s.IsReady, s.IsReady ? s.Engine.Model.ContextSize : 0);
+
+    private static Task ListModels(HttpContext ctx, ModelService s) =>
+        HttpHelpers.WriteJsonAsync(ctx, 200, new ModelList("list", [Card(s)]), ApiJsonContext.Wire.ModelList);
+
+    private static Task GetModel(HttpContext ctx, ModelService s, string id)
+    {
+        if (!string.Equals(id, s.ServedName, StringComparison.Ordinal))
+        {
+            throw ApiException.ModelNotFound(GenerationRequestParser.Truncate(id));
+        }
+        return HttpHelpers.WriteJsonAsync(ctx, s.IsReady ? 200 : 503, Card(s), ApiJsonContext.Wire.ModelCard);
+    }
+
+    private static Task ModelReady(HttpContext ctx, ModelService s, string name)
+    {
+        if (!string.Equals(name, s.ServedName, StringComparison.Ordinal))
+        {
+            throw new ApiException(404, $"Model with name {GenerationRequestParser.Truncate(name)} does not exist.", "invalid_request_error", null, "model_not_found");
+        }
+        return HttpHelpers.WriteJsonAsync(ctx, s.IsReady ? 200 : 503, new ModelReadyResponse(s.ServedName, s.IsReady), ApiJsonContext.Wire.ModelReadyResponse);
+    }
+
+    private static async Task<JsonDocument> ReadJsonAsync(HttpContext ctx)
+    {
+        var limit = ctx.RequestServices.GetRequiredService<IOptions<LlmServerOptions>>().Value.MaxRequestBytes;
+        return GenerationRequestParser.ParseBody(await HttpHelpers.ReadBodyAsync(ctx, limit).ConfigureAwait(false));
+    }
+
+    private static async Task EmbeddingsAsync(HttpContext ctx, ModelService s, GenerationEndpoints gen)
+    {
+        using var doc = await ReadJsonAsync(ctx).ConfigureAwait(false);
+        var root = doc.RootElement;
+        var model = root.TryGetProperty("model", out var m) ? m.ValueKind == JsonValueKind.String ? m.GetString()! : throw ApiException.WrongType("model", "a string") : "";
+        if (!root.TryGetProperty("input", out var input) || input.ValueKind == JsonValueKind.Null)
+        {
+            throw ApiException.Missing("input");
+        }
+        var texts = new List<string>();
+        var tokenInputs = new List<int[]>();
+        switch (input.ValueKind)
+        {
+            case JsonValueKind.String:
+                texts.Add(input.GetString()!);
+                break;
+            case JsonValueKind.Array when input.GetArrayLength() > 0 && input.EnumerateArray().All(e => e.ValueKind == JsonValueKind.String):
+                texts.AddRange(input.EnumerateArray().Select(e => e.GetString()!));
+                break;
+            case JsonValueKind.Array when input.GetArrayLength() > 0 && input.EnumerateArray().All(e => e.ValueKind == JsonValueKind.Number):
+                tokenInputs.Add(ReadTokens(input, "input"));
+                break;
+            case JsonValueKind.Array when input.GetArrayLength() > 0 && input.EnumerateArray().All(e => e.ValueKind == JsonValueKind.Array):
+                tokenInputs.AddRange(input.EnumerateArray().Select(e => ReadTokens(e, "input")));
+                break;
+            default:
+                throw ApiException.WrongType("input", "a string, an array of strings, or token arrays");
+        }
+        if (texts.Count + tokenInputs.Count > 2048)
+        {
+            throw ApiException.Invalid("input", "'input' may hold at most 2048 items.");
+        }
+        if (root.TryGetProperty("encoding_format", out var fmt) && fmt.ValueKind == JsonValueKind.String && fmt.GetString() is not ("float" or null))
+        {
+            throw ApiException.Invalid("encoding_format", "Only 'float' encoding is supported.");
+        }
+        gen.CheckModel(model);
+        var engine = s.Engine;
+        if (!engine.Model.SupportsEmbeddings)
+        {
+            throw ApiException.Invalid("model", $"The model `{s.ServedName}` does not support embeddings (it has no pooling; start it with embeddings enabled on a model that pools).");
+        }
+        var inputs = texts.Select(t => engine.Tokenize(t, addSpecial: true, parseSpecial: false)).Concat(tokenInputs).ToList();
+        foreach (var t in inputs)
+        {
+            if (t.Length == 0)
+            {
+                throw ApiException.Invalid("input", "'input' must not be empty.");
+            }
+            CheckTokens(engine.Model.VocabSize, t, "input");
+        }
+        float[][] vectors;
+        using (s.Enter())
+        {
+            try
+            {
+                vectors = await engine.EmbedAsync(inputs, ctx.RequestAborted).ConfigureAwait(false);
+            }
+            catch (NotSupportedException e)
+            {
+                throw ApiException.Invalid("model", e.Message);
+            }
+            catch (ArgumentException e)
+            {
+                throw ApiException.Invalid("input", e.Message);
+            }
+        }
+        var total = inputs.Sum(t => t.Length);
+        await HttpHelpers.WriteJsonAsync(ctx, 200,
+            new EmbeddingList("list", vectors.Select((v, i) => new EmbeddingItem("embedding", i, v)).ToArray(), s.ServedName, new EmbeddingUsage(total, total)),
+            ApiJsonContext.Wire.EmbeddingList).ConfigureAwait(false);
+    }
+
+    private static int[] ReadTokens(JsonElement array, string param)
+    {
+        if (array.ValueKind != JsonValueKind.Array)
+        {
+            throw ApiException.WrongType(param, "an array of token ids");
+        }
+        var tokens = new int[array.GetArrayLength()];
+        var i = 0;
+        foreach (var e in array.EnumerateArray())
+        {
+            if (e.ValueKind != JsonValueKind.Number || !e.TryGetInt32(out var t))
+            {
+                throw ApiException.WrongType(param, "an array of token ids");
+            }
+            tokens[i++] = t;
+        }
+        return tokens;
+    }
+
+    private static void CheckTokens(int vocabSize, int[] tokens, string param)
+    {
+        foreach (var t in tokens)
+        {
+            if (t < 0 || t >= vocabSize)
+            {
+                throw ApiException.Invalid(param, $"Token id {t} is outside the vocabulary (size {vocabSize}).");
+            }
+        }
+    }
+
+    private static async Task TokenizeAsync(HttpContext ctx, ModelService s)
+    {
+        using var doc = await ReadJsonAsync(ctx).ConfigureAwait(false);
+        var root = doc.RootElement;
+        if (!root.TryGetProperty("content", out var content) || content.ValueKind == JsonValueKind.Null)
+        {
+            throw ApiException.Missing("content");
+        }
+        if (content.ValueKind != JsonValueKind.String)
+        {
+            throw ApiException.WrongType("content", "a string");
+        }
+        var addSpecial = Bool(root, "add_special") ?? false;
+        var parseSpecial = Bool(root, "parse_special") ?? true;
+        var tokens = s.Engine.Tokenize(content.GetString()!, addSpecial, parseSpecial);
+        await HttpHelpers.WriteJsonAsync(ctx, 200, new TokenizeResponse(tokens), ApiJsonContext.Wire.TokenizeResponse).ConfigureAwait(false);
+    }
+
+    private static async Task DetokenizeAsync(HttpContext ctx, ModelService s)
+    {
+        using var doc = await ReadJsonAsync(ctx).ConfigureAwait(false);
+        if (!doc.RootElement.TryGetProperty("tokens", out var t) || t.ValueKind == JsonValueKind.Null)
+        {
+            throw ApiException.Missing("tokens");
+        }
+        var tokens = ReadTokens(t, "tokens");
+        var engine = s.Engine;
+        CheckTokens(engine.Model.VocabSize, tokens, "tokens");
+        await HttpHelpers.WriteJsonAsync(ctx, 200, new DetokenizeResponse(engine.Detokenize(tokens)), ApiJsonContext.Wire.DetokenizeResponse).ConfigureAwait(false);
+    }
+
+    private static async Task ApplyTemplateAsync(HttpContext ctx, ModelService s)
+    {
+        using var doc = await ReadJsonAsync(ctx).ConfigureAwait(false);
+        var request = GenerationRequestParser.ParseChat(doc.RootElement);
+        var addGenerationPrompt = Bool(doc.RootElement, "add_generation_prompt") ?? true;
+        var engine = s.Engine;
+        var prompt = GenerationEndpoints.RenderChat(s, engine, request.Messages!, request.Tools, addGenerationPrompt);
+        await HttpHelpers.WriteJsonAsync(ctx, 200, new ApplyTemplateResponse(prompt), ApiJsonContext.Wire.ApplyTemplateResponse).ConfigureAwait(false);
+    }
+
+    private static bool? Bool(JsonElement root, string name) =>
+        !root.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null ? null
+        : v.ValueKind switch
+        {
+            JsonValueKind.True => true,
+            JsonValueKind.False => false,
+            _ => throw ApiException.WrongType(name, "a boolean"),
+        };
+}

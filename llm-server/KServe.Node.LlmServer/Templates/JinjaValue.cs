@@ -1,0 +1,378 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+
+namespace KServe.Node.LlmServer.Templates;
+
+/// <summary>
+/// A value inside a template. The semantics follow the Hub's chat-template renderer (@huggingface/jinja),
+/// whose loose JavaScript-flavoured rules are what real chat templates were tested against.
+/// </summary>
+public abstract class JinjaValue
+{
+    internal abstract string TypeName { get; }
+
+    internal virtual bool IsTruthy => true;
+
+    /// <summary>How the value prints inside <c>{{ }}</c>.</summary>
+    public override string ToString() => JsString();
+
+    /// <summary>The JavaScript <c>String(value)</c> of the underlying primitive (used by <c>~</c>, <c>+</c> and <c>join</c>).</summary>
+    internal abstract string JsString();
+
+    internal virtual JinjaValue? Builtin(string name) => null;
+
+    internal static JinjaValue FromJson(JsonElement e) => e.ValueKind switch
+    {
+        JsonValueKind.Object => FromJsonObject(e),
+        JsonValueKind.Array => new JinjaArray(e.EnumerateArray().Select(FromJson).ToList()),
+        JsonValueKind.String => new JinjaString(e.GetString()!),
+        JsonValueKind.Number => FromNumber(e.GetDouble()),
+        JsonValueKind.True => JinjaBool.True,
+        JsonValueKind.False => JinjaBool.False,
+        JsonValueKind.Null => JinjaNull.Instance,
+        _ => JinjaUndefined.Instance,
+    };
+
+    internal static JinjaValue FromNumber(double d) =>
+        double.IsFinite(d) && Math.Floor(d) == d ? new JinjaInteger(d) : new JinjaFloat(d);
+
+    private static JinjaObject FromJsonObject(JsonElement e)
+    {
+        var o = new JinjaObject();
+        foreach (var p in e.EnumerateObject())
+        {
+            o.Items[p.Name] = FromJson(p.Value);
+        }
+        return o;
+    }
+
+    /// <summary>Formats a number the way JavaScript's <c>Number.prototype.toString</c> does.</summary>
+    internal static string JsNumber(double d)
+    {
+        if (double.IsNaN(d))
+        {
+            return "NaN";
+        }
+        if (double.IsInfinity(d))
+        {
+            return d > 0 ? "Infinity" : "-Infinity";
+        }
+        if (d == 0)
+        {
+            return "0";
+        }
+        // Shortest round-trip digits and exponent, then JavaScript's layout rules (ECMA-262 Number::toString).
+        var shortest = Math.Abs(d).ToString("R", CultureInfo.InvariantCulture);
+        string digits;
+        int exp;
+        {
+            var s = shortest;
+            var ePos = s.IndexOfAny(['E', 'e']);
+            var mantissa = ePos >= 0 ? s[..ePos] : s;
+            var e10 = ePos >= 0 ? int.Parse(s[(ePos + 1)..], CultureInfo.InvariantCulture) : 0;
+            var dot = mantissa.IndexOf('.', StringComparison.Ordinal);
+            var intPart = dot >= 0 ? mantissa[..dot] : mantissa;
+            var frac = dot >= 0 ? mantissa[(dot + 1)..] : "";
+            var all = (intPart + frac).TrimStart('0');
+            var leadingZeros = (intPart + frac).Length - all.Length;
+            exp = intPart.Length + e10 - leadingZeros; // position of decimal point relative to first digit
+            digits = all.TrimEnd('0');
+            if (digits.Length == 0)
+            {
+                digits = "0";
+            }
+        }
+        var k = digits.Length;
+        var n = exp;
+        var sb = new StringBuilder();
+        if (d < 0)
+        {
+            sb.Append('-');
+        }
+        if (k <= n && n <= 21)
+        {
+            sb.Append(digits).Append('0', n - k);
+        }
+        else if (0 < n && n <= 21)
+        {
+            sb.Append(digits, 0, n).Append('.').Append(digits, n, k - n);
+        }
+        else if (-6 < n && n <= 0)
+        {
+            sb.Append("0.").Append('0', -n).Append(digits);
+        }
+        else
+        {
+            var e = n - 1;
+            sb.Append(digits[0]);
+            if (k > 1)
+            {
+                sb.Append('.').Append(digits, 1, k - 1);
+            }
+            sb.Append('e').Append(e >= 0 ? "+" : "-").Append(Math.Abs(e).ToString(CultureInfo.InvariantCulture));
+        }
+        return sb.ToString();
+    }
+
+    /// <summary>JavaScript's <c>JSON.stringify</c> of a string.</summary>
+    internal static void JsonQuote(StringBuilder sb, string s, bool ensureAscii)
+    {
+        sb.Append('"');
+        for (var i = 0; i < s.Length; i++)
+        {
+            var c = s[i];
+            switch (c)
+            {
+                case '"': sb.Append("\\\""); break;
+                case '\\': sb.Append("\\\\"); break;
+                case '\b': sb.Append("\\b"); break;
+                case '\f': sb.Append("\\f"); break;
+                case '\n': sb.Append("\\n"); break;
+                case '\r': sb.Append("\\r"); break;
+                case '\t': sb.Append("\\t"); break;
+                default:
+                    if (c < 0x20)
+                    {
+                        sb.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
+                    }
+                    else if (char.IsSurrogate(c) && !(char.IsHighSurrogate(c) && i + 1 < s.Length && char.IsLowSurrogate(s[i + 1]))
+                        && !(char.IsLowSurrogate(c) && i > 0 && char.IsHighSurrogate(s[i - 1])))
+                    {
+                        sb.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
+                    }
+                    else if (ensureAscii && c >= 0x7f)
+                    {
+                        sb.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
+                    }
+                    else
+                    {
+                        sb.Append(c);
+                    }
+                    break;
+            }
+        }
+        sb.Append('"');
+    }
+
+    internal sealed record JsonOptions(int? Indent, bool EnsureAscii, string? ItemSeparator, string? KeySeparator, bool SortKeys);
+
+    internal static readonly JsonOptions DefaultJson = new(null, false, null, null, false);
+
+    internal string ToJson(JsonOptions options, bool undefinedToNull = true)
+    {
+        var sb = new StringBuilder();
+        WriteJson(sb, this, options, 0, undefinedToNull);
+        return sb.ToString();
+    }
+
+    private static void WriteJson(StringBuilder sb, JinjaValue v, JsonOptions o, int depth, bool undefinedToNull)
+    {
+        var indent = o.Indent is > 0 ? o.Indent.Value : 0;
+        var itemSep = o.ItemSeparator ?? (indent > 0 ? "," : ", ");
+        var keySep = o.KeySeparator ?? ": ";
+        switch (v)
+        {
+            case JinjaNull:
+                sb.Append("null");
+                return;
+            case JinjaUndefined:
+                sb.Append(undefinedToNull ? "null" : "undefined");
+                return;
+            case JinjaInteger i:
+                sb.Append(double.IsFinite(i.Value) ? JsNumber(i.Value) : "null");
+                return;
+            case JinjaFloat f:
+                sb.Append(double.IsFinite(f.Value) ? JsNumber(f.Value) : "null");
+                return;
+            case JinjaBool b:
+                sb.Append(b.Value ? "true" : "false");
+                return;
+            case JinjaString s:
+                JsonQuote(sb, s.Value, o.EnsureAscii);
+                return;
+            case JinjaArray a when a is not JinjaTuple:
+                {
+                    var basePad = "\n" + new string(' ', indent * depth);
+                    var childPad = basePad + new string(' ', indent);
+                    if (indent > 0 && a.Items.Count > 0)
+                    {
+                        sb.Append('[').Append(childPad);
+                        for (var i = 0; i < a.Items.Count; i++)
+                        {
+                            if (i > 0)
+                            {
+                                sb.Append(itemSep).Append(childPad);
+                            }
+                            WriteJson(sb, a.Items[i], o, depth + 1, undefinedToNull);
+                        }
+                        sb.Append(basePad).Append(']');
+                    }
+                    else
+                    {
+                        sb.Append('[');
+                        for (var i = 0; i < a.Items.Count; i++)
+                        {
+                            if (i > 0)
+                            {
+                                sb.Append(itemSep);
+                            }
+                            WriteJson(sb, a.Items[i], o, depth + 1, undefinedToNull);
+                        }
+                        sb.Append(']');
+                    }
+                    return;
+                }
+            case JinjaObject or JinjaNamespace when v is not JinjaKwargs:
+                {
+                    var items = v is JinjaObject obj ? obj.Items : ((JinjaNamespace)v).Items;
+                    IEnumerable<KeyValuePair<string, JinjaValue>> entries = items;
+                    if (o.SortKeys)
+                    {
+                        entries = items.OrderBy(kv => kv.Key, StringComparer.InvariantCulture);
+                    }
+                    var basePad = "\n" + new string(' ', indent * depth);
+                    var childPad = basePad + new string(' ', indent);
+                    sb.Append('{');
+                    var first = true;
+                    foreach (var (key, value) in entries)
+                    {
+                        if (!first)
+                        {
+                            sb.Append(itemSep);
+                        }
+                        first = false;
+                        if (indent > 0)
+                        {
+                            sb.Append(childPad);
+                        }
+                        JsonQuote(sb, key, o.EnsureAscii);
+                        sb.Append(keySep);
+                        WriteJson(sb, value, o, depth + 1, undefinedToNull);
+                    }
+                    if (indent > 0 && !first)
+                    {
+                        sb.Append(basePad);
+                    }
+                    sb.Append('}');
+                    return;
+                }
+            default:
+                throw new JinjaException($"Cannot convert to JSON: {v.TypeName}");
+        }
+    }
+}
+
+internal sealed class JinjaUndefined : JinjaValue
+{
+    public static readonly JinjaUndefined Instance = new();
+    internal override string TypeName => "UndefinedValue";
+    internal override bool IsTruthy => false;
+    internal override string JsString() => "undefined";
+}
+
+internal sealed class JinjaNull : JinjaValue
+{
+    public static readonly JinjaNull Instance = new();
+    internal override string TypeName => "NullValue";
+    internal override bool IsTruthy => false;
+    internal override string JsString() => "null";
+}
+
+internal sealed class JinjaBool(bool value) : JinjaValue
+{
+    public static readonly JinjaBool True = new(true);
+    public static readonly JinjaBool False = new(false);
+    public static JinjaBool Of(bool b) => b ? True : False;
+    public bool Value { get; } = value;
+    internal override string TypeName => "BooleanValue";
+    internal override bool IsTruthy => Value;
+    internal override string JsString() => Value ? "true" : "false";
+}
+
+internal sealed class JinjaInteger(double value) : JinjaValue
+{
+    public double Value { get; } = value;
+    internal override string TypeName => "IntegerValue";
+    internal override bool IsTruthy => Value != 0 && !double.IsNaN(Value);
+    internal override string JsString() => JsNumber(Value);
+}
+
+internal sealed class JinjaFloat(double value) : JinjaValue
+{
+    public double Value { get; } = value;
+    internal override string TypeName => "FloatValue";
+    internal override bool IsTruthy => Value != 0 && !double.IsNaN(Value);
+    internal override string JsString() => JsNumber(Value);
+
+    public override string ToString()
+    {
+        if (Value == 0 && double.IsNegative(Value))
+        {
+            return "-0.0";
+        }
+        return double.IsFinite(Value) && Math.Floor(Value) == Value
+            ? Value.ToString("F1", CultureInfo.InvariantCulture)
+            : JsNumber(Value);
+    }
+}
+
+internal sealed class JinjaString(string value) : JinjaValue
+{
+    public string Value { get; } = value;
+    internal override string TypeName => "StringValue";
+    internal override bool IsTruthy => Value.Length > 0;
+    internal override string JsString() => Value;
+    internal override JinjaValue? Builtin(string name) => StringMethods.Get(this, name);
+}
+
+internal class JinjaArray(List<JinjaValue> items) : JinjaValue
+{
+    public List<JinjaValue> Items { get; } = items;
+    internal override string TypeName => "ArrayValue";
+    internal override bool IsTruthy => Items.Count > 0;
+    public override string ToString() => ToJson(DefaultJson, undefinedToNull: false);
+    internal override string JsString() => string.Join(",", Items.Select(i => i is JinjaNull or JinjaUndefined ? "" : i.ToString()));
+    internal override JinjaValue? Builtin(string name) => name == "length" ? new JinjaInteger(Items.Count) : null;
+}
+
+internal sealed class JinjaTuple(List<JinjaValue> items) : JinjaArray(items)
+{
+    internal override string TypeName => "TupleValue";
+}
+
+internal class JinjaObject : JinjaValue
+{
+    public OrderedDictionary<string, JinjaValue> Items { get; } = new(StringComparer.Ordinal);
+    internal override string TypeName => "ObjectValue";
+    internal override bool IsTruthy => Items.Count > 0;
+    public override string ToString() => ToJson(DefaultJson, undefinedToNull: false);
+    internal override string JsString() => "[object Map]";
+    internal override JinjaValue? Builtin(string name) => ObjectMethods.Get(this, name);
+
+    internal JinjaArray Pairs() => new(Items.Select(kv => (JinjaValue)new JinjaArray([new JinjaString(kv.Key), kv.Value])).ToList());
+    internal JinjaArray Keys() => new(Items.Keys.Select(k => (JinjaValue)new JinjaString(k)).ToList());
+    internal JinjaArray Values() => new(Items.Values.ToList());
+}
+
+internal sealed class JinjaKwargs : JinjaObject
+{
+    internal override string TypeName => "KeywordArgumentsValue";
+}
+
+internal sealed class JinjaNamespace : JinjaValue
+{
+    public OrderedDictionary<string, JinjaValue> Items { get; } = new(StringComparer.Ordinal);
+    internal override string TypeName => "NamespaceValue";
+    public override string ToString() => ToJson(DefaultJson, undefinedToNull: false);
+    internal override string JsString() => "[object Map]";
+}
+
+internal delegate JinjaValue JinjaCallable(List<JinjaValue> args, JinjaScope scope);
+
+internal sealed class JinjaFunction(JinjaCallable fn) : JinjaValue
+{
+    public JinjaCallable Invoke { get; } = fn;
+    internal override string TypeName => "FunctionValue";
+    internal override string JsString() => "function";
+}
