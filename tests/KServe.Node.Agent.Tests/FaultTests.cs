@@ -1,0 +1,168 @@
+using System.Diagnostics;
+using KServe.Node.Agent.Engine;
+using KServe.Node.Agent.Sources;
+using KServe.Node.Agent.Tests.Servers;
+using KServe.Node.TestKit.Net;
+using KServe.Node.TestKit.S3;
+
+namespace KServe.Node.Agent.Tests;
+
+/// <summary>Faults at real boundaries: a source that dies mid-object, corrupt bytes, a full disk, a killed agent.</summary>
+public sealed class FaultTests
+{
+    private const int BigObject = 64 << 20;
+
+    [Fact]
+    public async Task S3_source_killed_midway_comes_back_and_the_download_resumes_without_refetching()
+    {
+        await using var s3rver = await S3rverProcess.StartAsync();
+        using var s3 = S3TestClient.For(s3rver.Endpoint);
+        await s3.PutBucketAsync("big");
+        var data = TestData.Bytes(BigObject, 30);
+        await s3.PutAsync("big", "model/weights.bin", data);
+        await using var proxy = new FaultProxy(s3rver.Port) { KillAfterBytes = BigObject / 2 };
+        using var tmp = new TempDir();
+        await using var h = new EngineHarness(tmp.Path, new DownloadOptions
+        {
+            Streams = 4, ChunkSizeBytes = 8 << 20, ReserveBytes = 0,
+            // A long retry window: on a loaded machine the restart may take a while to be noticed.
+            MaxAttempts = 60, RetryMaxDelay = TimeSpan.FromSeconds(2),
+        });
+
+        h.Engine.SetDesired([EngineHarness.Spec("big", "s3://big/model", S3TestClient.Settings(proxy.Endpoint))]);
+        await proxy.Killed.WaitAsync(TimeSpan.FromSeconds(60));
+        var sentAtKill = proxy.BytesSent;
+        var during = h.Engine.Snapshot().Single();
+        Assert.Equal(ModelStates.Downloading, during.State);
+        proxy.Restart();
+        // Generous: under a loaded machine a 64 MB transfer through the proxy and s3rver can take minutes.
+        var v = await h.WaitFor("big", ModelStates.Downloaded, TimeSpan.FromSeconds(300));
+
+        Assert.InRange(sentAtKill, BigObject * 0.3, BigObject * 0.7);
+        Assert.True(proxy.BytesSent < BigObject * 1.5, $"the source sent {proxy.BytesSent} bytes for a {BigObject}-byte object");
+        Assert.Equal(TestData.Sha256(data), TestData.Sha256File(Path.Combine(h.Store.ModelPath(v.StorageKey), "weights.bin")));
+    }
+
+    [Fact]
+    public async Task Server_sending_corrupted_bytes_gives_ModelDownloadError_and_nothing_under_models()
+    {
+        await using var server = await RangeHttpServer.StartAsync();
+        server.AddFile("m/model.gguf", TestData.Bytes(5 << 20, 31));
+        server.Corrupt["m/model.gguf"] = true;
+        using var tmp = new TempDir();
+        await using var h = new EngineHarness(tmp.Path);
+
+        h.Engine.SetDesired([EngineHarness.Spec("bad", server.BaseUrl + "/m/model.gguf")]);
+        var v = await h.WaitFor("bad", ModelStates.Error);
+
+        Assert.Equal(nameof(FailureReason.ChecksumMismatch), v.Reason);
+        Assert.Contains("checksum mismatch for model.gguf", v.Message, StringComparison.Ordinal);
+        Assert.Empty(Directory.GetFileSystemEntries(h.Store.ModelsDir));
+        Assert.Null(h.Store.GetManifest(v.StorageKey));
+    }
+
+    [Fact]
+    public async Task Disk_full_on_a_small_tmpfs_fails_clearly_with_no_partial_model_and_other_models_untouched()
+    {
+        using var tmp = new TempDir();
+        var root = tmp.Sub("cache");
+        Directory.CreateDirectory(root);
+        await Mount($"-t tmpfs -o size=40m tmpfs {root}");
+        try
+        {
+            await using var server = await RangeHttpServer.StartAsync();
+            var small = TestData.Bytes(8 << 20, 32);
+            server.AddFile("a/model.bin", small);
+            // A stream of unknown length gets past the free-space check and meets ENOSPC while writing.
+            server.AddFile("b/model.bin", TestData.Bytes(48 << 20, 33));
+            server.Unsized["b/model.bin"] = true;
+            // A sized model that cannot fit is refused before a byte is written.
+            server.AddFile("c/model.bin", TestData.Bytes(48 << 20, 34));
+            await using var h = new EngineHarness(root);
+
+            h.Engine.SetDesired([EngineHarness.Spec("a", server.BaseUrl + "/a/model.bin")]);
+            var a = await h.WaitFor("a", ModelStates.Downloaded);
+            h.Engine.SetDesired([
+                EngineHarness.Spec("a", server.BaseUrl + "/a/model.bin"),
+                EngineHarness.Spec("b", server.BaseUrl + "/b/model.bin"),
+                EngineHarness.Spec("c", server.BaseUrl + "/c/model.bin"),
+            ]);
+            var b = await h.WaitFor("b", ModelStates.Error);
+            var c = await h.WaitFor("c", ModelStates.Error);
+
+            Assert.Equal(nameof(FailureReason.DiskFull), b.Reason);
+            Assert.StartsWith("disk full: no space left on device", b.Message, StringComparison.Ordinal);
+            Assert.Equal(nameof(FailureReason.InsufficientStorage), c.Reason);
+            Assert.StartsWith("not enough free disk: model needs 48 MiB more", c.Message, StringComparison.Ordinal);
+            Assert.Equal([a.StorageKey], Directory.GetDirectories(h.Store.ModelsDir).Select(Path.GetFileName).ToList());
+            Assert.Empty(Directory.GetFileSystemEntries(h.Store.StagingDir));
+            Assert.Equal(TestData.Sha256(small), TestData.Sha256File(Path.Combine(h.Store.ModelPath(a.StorageKey), "model.bin")));
+            Assert.Null(h.Store.CheckIntact(a.StorageKey));
+        }
+        finally
+        {
+            await Mount($"-l {root}", "umount");
+        }
+    }
+
+    [Fact]
+    public async Task Agent_killed_with_SIGKILL_mid_download_resumes_after_restart_without_corruption()
+    {
+        await using var server = await RangeHttpServer.StartAsync();
+        var data = TestData.Bytes(BigObject, 35);
+        server.AddFile("m/weights.bin", data);
+        var port = int.Parse(new Uri(server.BaseUrl).Port.ToString(System.Globalization.CultureInfo.InvariantCulture), System.Globalization.CultureInfo.InvariantCulture);
+        await using var proxy = new FaultProxy(port) { BytesPerSecond = 16L << 20 };
+        using var tmp = new TempDir();
+        var dest = tmp.Sub("model");
+        var uri = proxy.Endpoint + "/m/weights.bin";
+
+        using (var first = StartAgent("download", uri, dest, "--streams", "4", "--chunk-size", "2Mi"))
+        {
+            await proxy.WhenSentAtLeast(BigObject * 4 / 10).WaitAsync(TimeSpan.FromSeconds(60));
+            first.Kill(); // SIGKILL: no cleanup runs
+            await first.WaitForExitAsync();
+        }
+        var sentBeforeRestart = proxy.BytesSent;
+        var staged = string.Join(", ", Directory.GetFiles(dest, "*", SearchOption.AllDirectories).Select(f => $"{Path.GetRelativePath(dest, f)}={new FileInfo(f).Length}"));
+        TestContext.Current.TestOutputHelper?.WriteLine(staged);
+        Assert.False(File.Exists(Path.Combine(dest, "weights.bin")));
+        proxy.BytesPerSecond = null;
+
+        using var second = StartAgent("download", uri, dest, "--streams", "4", "--chunk-size", "2Mi", "--verbose");
+        await second.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(120));
+        var stderr = await second.StandardError.ReadToEndAsync();
+
+        Assert.True(second.ExitCode == 0, stderr);
+        Assert.Equal(["weights.bin"], TestData.Tree(dest));
+        Assert.Equal(TestData.Sha256(data), TestData.Sha256File(Path.Combine(dest, "weights.bin")));
+        var resent = proxy.BytesSent - sentBeforeRestart;
+        Assert.True(resent < BigObject - sentBeforeRestart * 0.5, $"after the restart the source sent {resent} bytes; {sentBeforeRestart} were sent before the kill; staged: {staged}; {await second.StandardOutput.ReadToEndAsync()} {stderr}");
+    }
+
+    private static Process StartAgent(params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "node-agent.dll"));
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+        return Process.Start(psi) ?? throw new InvalidOperationException("could not start node-agent");
+    }
+
+    private static async Task Mount(string args, string tool = "mount")
+    {
+        var psi = new ProcessStartInfo(tool) { RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in args.Split(' '))
+        {
+            psi.ArgumentList.Add(a);
+        }
+        using var p = Process.Start(psi)!;
+        await p.WaitForExitAsync();
+        if (p.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"{tool} {args} failed (needs root to mount a tmpfs): {await p.StandardError.ReadToEndAsync()}");
+        }
+    }
+}

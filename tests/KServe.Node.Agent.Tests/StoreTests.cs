@@ -1,0 +1,87 @@
+using KServe.Node.Agent.Engine;
+using KServe.Node.Agent.Sources;
+using KServe.Node.Agent.Store;
+using KServe.Node.Agent.Tests.Servers;
+
+namespace KServe.Node.Agent.Tests;
+
+/// <summary>The disk contract: completion marker, GC of unlisted keys, re-verification.</summary>
+public sealed class StoreTests
+{
+    [Fact]
+    public void A_folder_without_its_manifest_is_not_complete_and_is_collected_when_unlisted()
+    {
+        using var tmp = new TempDir();
+        var store = new ModelStore(tmp.Path);
+        Directory.CreateDirectory(Path.Combine(store.ModelsDir, "abc123def4567890"));
+        File.WriteAllBytes(Path.Combine(store.ModelsDir, "abc123def4567890", "x.bin"), [1]);
+        Directory.CreateDirectory(Path.Combine(store.StagingDir, "00000000000000aa.1234"));
+
+        Assert.Null(store.GetManifest("abc123def4567890"));
+        Assert.Equal("not downloaded", store.CheckIntact("abc123def4567890"));
+
+        var freed = store.CollectGarbage(new HashSet<string>());
+        Assert.Equal(1, freed);
+        Assert.Empty(Directory.GetFileSystemEntries(store.ModelsDir));
+        Assert.Empty(Directory.GetFileSystemEntries(store.StagingDir));
+    }
+
+    [Fact]
+    public void Commit_interrupted_after_the_folder_rename_is_completed_from_the_pending_manifest()
+    {
+        using var tmp = new TempDir();
+        var store = new ModelStore(tmp.Path);
+        var staging = store.OpenStaging("1111222233334444");
+        Directory.CreateDirectory(staging.FilesDir);
+        File.WriteAllBytes(Path.Combine(staging.FilesDir, "m.bin"), [1, 2, 3]);
+        store.Commit(staging, new ModelManifest { StorageKey = "1111222233334444", TotalBytes = 3, Files = [new ManifestFile { Path = "m.bin", Size = 3 }] });
+        // Simulate a crash between the folder rename and the manifest rename.
+        File.Move(Path.Combine(store.StateDir, "1111222233334444.json"), Path.Combine(store.StateDir, "1111222233334444.json.pending"));
+
+        var m = store.GetManifest("1111222233334444");
+
+        Assert.NotNull(m);
+        Assert.True(File.Exists(Path.Combine(store.StateDir, "1111222233334444.json")));
+        Assert.Null(store.CheckIntact("1111222233334444"));
+    }
+
+    [Fact]
+    public async Task A_damaged_model_is_found_by_the_periodic_verification_and_downloaded_again()
+    {
+        await using var server = await RangeHttpServer.StartAsync();
+        var data = TestData.Bytes(2 << 20, 50);
+        server.AddFile("m.bin", data);
+        using var tmp = new TempDir();
+        await using var h = new EngineHarness(tmp.Path);
+        h.Engine.SetDesired([EngineHarness.Spec("m", server.BaseUrl + "/m.bin")]);
+        var v = await h.WaitFor("m", ModelStates.Downloaded);
+        var file = Path.Combine(h.Store.ModelPath(v.StorageKey), "m.bin");
+
+        File.WriteAllBytes(file, [1, 2, 3]);
+        // The periodic pass, run now rather than waiting for its timer.
+        h.Engine.VerifyInterval = TimeSpan.Zero;
+        h.Engine.Reconcile();
+        h.Engine.VerifyInterval = TimeSpan.FromHours(1);
+        Assert.Contains("no longer intact (file m.bin has 3 bytes, expected 2097152)", h.Logs.All, StringComparison.Ordinal);
+        await h.Engine.WaitForAsync(s => s.Single().State == ModelStates.Downloaded && File.Exists(file) && new FileInfo(file).Length == data.Length, TimeSpan.FromSeconds(30));
+
+        Assert.Equal(TestData.Sha256(data), TestData.Sha256File(file));
+    }
+
+    [Theory]
+    [InlineData("*.gguf", "model.gguf", true)]
+    [InlineData("*.gguf", "sub/model.gguf", true)]
+    [InlineData("*Q4_K_M*", "x.Q4_K_M.gguf", true)]
+    [InlineData("model-0000[1-2]-of-*.gguf", "model-00002-of-00003.gguf", true)]
+    [InlineData("model-0000[1-2]-of-*.gguf", "model-00003-of-00003.gguf", false)]
+    [InlineData("config.json", "sub/config.json", false)]
+    [InlineData("?.bin", "a.bin", true)]
+    public void Globs_follow_fnmatch(string pattern, string path, bool expected) => Assert.Equal(expected, Glob.Matches(pattern, path));
+
+    [Fact]
+    public void Storage_key_is_kserves()
+    {
+        Assert.Equal(KServe.Node.Api.StorageKey.Compute("s3://mybucket/mymodel"), ModelStore.StorageKeyOf("s3://mybucket/mymodel"));
+        Assert.NotEqual(ModelStore.StorageKeyOf("s3://foo"), ModelStore.StorageKeyOf("s3://foo/"));
+    }
+}

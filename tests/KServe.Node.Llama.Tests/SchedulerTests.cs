@@ -1,0 +1,103 @@
+using System.Text;
+using KServe.Node.Llama.Engine;
+
+namespace KServe.Node.Llama.Tests;
+
+/// <summary>The pure parts of the engine: scheduling policy, prefix ledger and stop-string assembly.</summary>
+public sealed class SchedulerTests
+{
+    [Fact]
+    public void Generating_sequences_always_get_a_token_and_prompts_are_chunked_under_the_budget()
+    {
+        var seqs = new List<SchedSequence>
+        {
+            new(0, 0, true, 1), new(1, 5000, false, 3), new(2, 0, true, 2), new(3, 100, false, 4),
+        };
+
+        var plan = Scheduler.PlanStep(seqs, 512);
+
+        Assert.Equal([new SchedSlice(0, 1, false), new SchedSlice(2, 1, false), new SchedSlice(1, 510, true)], plan);
+        Assert.Equal(512, plan.Sum(p => p.Tokens));
+    }
+
+    [Fact]
+    public void Older_prompts_are_served_first_and_small_prompts_fit_in_the_rest()
+    {
+        var plan = Scheduler.PlanStep([new(0, 30, false, 2), new(1, 50, false, 1)], 100);
+
+        Assert.Equal([new SchedSlice(1, 50, true), new SchedSlice(0, 30, true)], plan);
+    }
+
+    [Fact]
+    public void Admission_needs_sequence_slots_and_KV_cells()
+    {
+        Assert.True(Scheduler.CanAdmit(runningSequences: 3, maxParallel: 4, choices: 1, freeCells: 100, evictableCells: 0, uncachedPromptTokens: 50));
+        Assert.False(Scheduler.CanAdmit(4, 4, 1, 100, 0, 50));
+        Assert.False(Scheduler.CanAdmit(2, 4, 3, 100, 0, 50));
+        Assert.False(Scheduler.CanAdmit(0, 4, 1, 40, 0, 50));
+        Assert.True(Scheduler.CanAdmit(0, 4, 1, 40, 20, 50));
+    }
+
+    [Fact]
+    public void The_youngest_request_is_the_victim()
+    {
+        Assert.Equal(7, Scheduler.PickVictim([(5, 1), (7, 3), (6, 2)]));
+        Assert.Equal(-1, Scheduler.PickVictim([]));
+    }
+
+    [Fact]
+    public void The_prefix_cache_finds_the_longest_prefix_and_evicts_least_recently_used()
+    {
+        var cache = new PrefixCache(2);
+        var a = new CachedPrefix(10, [1, 2, 3, 4], 4, cache.Tick());
+        var b = new CachedPrefix(11, [1, 2, 9], 3, cache.Tick());
+        cache.Add(a);
+        cache.Add(b);
+
+        var (entry, len) = cache.FindLongest([1, 2, 3, 7], 3);
+        Assert.Same(a, entry);
+        Assert.Equal(3, len);
+        Assert.Equal(2, cache.FindLongest([1, 2, 3, 4, 5], 2).Length);
+
+        cache.Touch(a);
+        var evicted = cache.Add(new CachedPrefix(12, [5], 1, cache.Tick()));
+        Assert.Same(b, evicted);
+        Assert.Same(a, cache.EvictLeastRecentlyUsed(keep: null));
+        Assert.Null(cache.EvictLeastRecentlyUsed(keep: cache.Entries[0]));
+    }
+
+    [Fact]
+    public void Stop_strings_across_pieces_are_held_back_and_cut()
+    {
+        var t = new TextAssembler(["END", "xyz"]);
+        var released = new StringBuilder();
+        string? stop = null;
+        foreach (var piece in new[] { "Hello E", "N", "ough? E", "ND here" })
+        {
+            var (r, s) = t.Push(Encoding.UTF8.GetBytes(piece));
+            released.Append(r);
+            Assert.False(released.ToString().EndsWith('E') && s is null && piece != "N", "a possible stop prefix leaked");
+            stop ??= s;
+            if (s != null)
+            {
+                break;
+            }
+        }
+
+        Assert.Equal("END", stop);
+        Assert.Equal("Hello ENough? ", released.ToString());
+    }
+
+    [Fact]
+    public void Utf8_characters_split_across_tokens_are_completed_before_release()
+    {
+        var t = new TextAssembler([]);
+        var bytes = Encoding.UTF8.GetBytes("é😀");
+        Assert.Equal("", t.Push(bytes.AsSpan(0, 1)).Release);
+        Assert.Equal("é", t.Push(bytes.AsSpan(1, 1)).Release);
+        Assert.Equal("", t.Push(bytes.AsSpan(2, 3)).Release);
+        Assert.Equal("😀", t.Push(bytes.AsSpan(5)).Release);
+        Assert.Equal("", t.Push(bytes.AsSpan(0, 1)).Release);
+        Assert.Equal("\uFFFD", t.Flush());
+    }
+}

@@ -1,0 +1,110 @@
+using KServe.Node.Gguf;
+using KServe.Node.LlmServer.Serving;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace KServe.Node.LlmServer.Tests.Server;
+
+/// <summary>Generated tiny models (random weights, the real llama-spm vocabulary), made once per machine.</summary>
+internal static class TestModels
+{
+    private static readonly Lazy<string> TinyPath = new(() => Generate("llmserver-tiny-spm-f32", new GeneratedModelSpec
+    {
+        Layers = 2, EmbeddingLength = 64, FeedForwardLength = 128, Heads = 4, HeadsKv = 2, ContextLength = 4096,
+        WeightType = GeneratedWeightType.F32, Seed = 7,
+    }));
+
+    public static string Tiny => TinyPath.Value;
+
+    private static string Generate(string name, GeneratedModelSpec spec)
+    {
+        var vocab = Path.Combine(RepoPaths.Root, ".native", "llama.cpp", "models", "ggml-vocab-llama-spm.gguf");
+        if (!File.Exists(vocab))
+        {
+            throw new FileNotFoundException($"{vocab} is missing: run scripts/setup.sh", vocab);
+        }
+        var dir = Path.Combine(Path.GetTempPath(), "kserve-node-test-models");
+        Directory.CreateDirectory(dir);
+        var path = Path.Combine(dir, name + ".gguf");
+        if (!File.Exists(path))
+        {
+            var tmp = path + "." + Environment.ProcessId + ".tmp";
+            TestModelGenerator.GenerateLlama(tmp, vocab, spec);
+            File.Move(tmp, path, overwrite: true);
+        }
+        return path;
+    }
+}
+
+/// <summary>A real llm-server (Kestrel on 127.0.0.1, ephemeral port) serving the tiny model.</summary>
+public sealed class RunningServer : IAsyncDisposable
+{
+    public const string ModelName = "tiny";
+
+    private RunningServer(WebApplication app, Uri baseAddress)
+    {
+        App = app;
+        BaseAddress = baseAddress;
+        Http = new HttpClient { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(60) };
+    }
+
+    public WebApplication App { get; }
+    public Uri BaseAddress { get; }
+    public HttpClient Http { get; }
+    internal ModelService Model => App.Services.GetRequiredService<ModelService>();
+
+    /// <summary>Starts a server; <paramref name="openGate"/> false holds model loading until <see cref="OpenGate"/>.</summary>
+    public static async Task<RunningServer> StartAsync(IEnumerable<string>? extraArgs = null, bool openGate = true, bool waitReady = true)
+    {
+        string[] args =
+        [
+            "--model", TestModels.Tiny, "--host", "127.0.0.1", "--port", "0", "--served-model-name", ModelName,
+            "--native-dir", Path.Combine(RepoPaths.Root, ".native", "cpu"), "--ctx-size", "2048", "--parallel", "4",
+            "--prefix-cache-sequences", "4", "--threads", "1", "--batch-size", "512", "--ubatch-size", "512",
+            .. extraArgs ?? [],
+        ];
+        var app = LlmServerApp.Create(args, b => b.Logging.SetMinimumLevel(LogLevel.Warning), openGate);
+        await app.StartAsync();
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        var server = new RunningServer(app, new Uri(address.Replace("[::]", "127.0.0.1", StringComparison.Ordinal) + "/"));
+        if (waitReady)
+        {
+            await server.Model.Loaded.WaitAsync(TimeSpan.FromSeconds(60));
+        }
+        return server;
+    }
+
+    /// <summary>Token ids of a text, from the server's /tokenize.</summary>
+    public async Task<int[]> TokenizeAsync(string text)
+    {
+        using var r = await Http.PostAsync("tokenize", new StringContent(System.Text.Json.JsonSerializer.Serialize(new { content = text })));
+        r.EnsureSuccessStatusCode();
+        using var doc = System.Text.Json.JsonDocument.Parse(await r.Content.ReadAsStringAsync());
+        return doc.RootElement.GetProperty("tokens").EnumerateArray().Select(e => e.GetInt32()).ToArray();
+    }
+
+    /// <summary>The tokens of "{" and "}" as they appear after other text (no leading-space marker).</summary>
+    public async Task<int[]> BraceTokensAsync() => [(await TokenizeAsync("a{"))[^1], (await TokenizeAsync("a}"))[^1]];
+
+    public void OpenGate() => App.Services.GetRequiredService<ModelLoadGate>().Open();
+
+    public async ValueTask DisposeAsync()
+    {
+        Http.Dispose();
+        await App.StopAsync();
+        await App.DisposeAsync();
+    }
+}
+
+/// <summary>One server shared by the tests of a class (loading is the slow part).</summary>
+public sealed class ServerFixture : IAsyncLifetime
+{
+    public RunningServer Server { get; private set; } = null!;
+
+    public async ValueTask InitializeAsync() => Server = await RunningServer.StartAsync();
+
+    public ValueTask DisposeAsync() => Server.DisposeAsync();
+}
