@@ -163,7 +163,10 @@ public sealed class TestApiServer : IAsyncDisposable
         }
     }
 
-    /// <summary>Writes a kubeconfig for this server to <paramref name="path"/> and returns the path.</summary>
+    /// <summary>
+    /// Writes a kubeconfig for this server to <paramref name="path"/> and returns the path. Its user carries a
+    /// placeholder token: KubernetesClient refuses a user without credentials, and this server ignores tokens.
+    /// </summary>
     public string WriteKubeconfig(string path)
     {
         var dir = Path.GetDirectoryName(Path.GetFullPath(path));
@@ -188,7 +191,8 @@ public sealed class TestApiServer : IAsyncDisposable
             current-context: kserve-node-test
             users:
             - name: kserve-node-test
-              user: {"{}"}
+              user:
+                token: kserve-node-test
 
             """);
         return path;
