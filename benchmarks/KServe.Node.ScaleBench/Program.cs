@@ -114,7 +114,7 @@ async Task<Dictionary<string, object>> RunAsync(int nodeCount)
         });
         lmns.Start();
         await lmns.WaitForSyncAsync();
-        await WaitForControllerWatchesAsync(server, TimeSpan.FromMinutes(2));
+        await WaitForControllerWatchesAsync(server, controller, TimeSpan.FromMinutes(2));
 
         var t0 = DateTimeOffset.UtcNow;
         var sw = Stopwatch.StartNew();
@@ -135,10 +135,30 @@ async Task<Dictionary<string, object>> RunAsync(int nodeCount)
 
         await done.Task.WaitAsync(TimeSpan.FromMinutes(10));
         var elapsed = sw.Elapsed;
+        var requests = server.Requests.Count(r => IsController(r) && r.Time >= t0);
+
+        // The controller goes on after the LocalModelNodes are right (PV/PVCs, cache status): wait until it has been
+        // quiet for 3 s, then count everything it did.
+        var quiet = TimeSpan.FromSeconds(3);
+        DateTimeOffset last;
+        while (true)
+        {
+            last = server.Requests.Where(r => IsController(r) && r.Time >= t0 && r.Verb != "watch").Select(r => r.Time).DefaultIfEmpty(t0).Max();
+            if (DateTimeOffset.UtcNow - last >= quiet)
+            {
+                break;
+            }
+
+            await Task.Delay(250);
+        }
+
         var during = server.Requests.Where(r => IsController(r) && r.Time >= t0).ToList();
-        var requests = during.Count;
         var byKind = during.GroupBy(r => $"{r.Verb} {r.Resource}{(r.Subresource is null ? "" : "/" + r.Subresource)}")
-            .OrderByDescending(g => g.Count()).Take(8).ToDictionary(g => g.Key, g => g.Count());
+            .OrderByDescending(g => g.Count()).Take(10).ToDictionary(g => g.Key, g => g.Count());
+        var pvs = (await new ResourceClient<V1PersistentVolume>(client).ListAsync()).Items.Count;
+        var pvcs = (await new ResourceClient<V1PersistentVolumeClaim>(client).ListAsync("kserve-localmodel-jobs")).Items.Count;
+        var readyCaches = (await new ResourceClient<LocalModelCache>(client).ListAsync()).Items
+            .Count(c => c.Status?.Copies?.Total == nodeCount / Groups);
         return new Dictionary<string, object>
         {
             ["benchmark"] = "cache-controller-scale",
@@ -147,8 +167,13 @@ async Task<Dictionary<string, object>> RunAsync(int nodeCount)
             ["caches"] = Caches,
             ["lmnEntries"] = expected.Values.Sum(v => v.Count),
             ["secondsToConverge"] = Math.Round(elapsed.TotalSeconds, 2),
-            ["controllerRequests"] = requests,
+            ["controllerRequestsToConverge"] = requests,
+            ["secondsToSettle"] = Math.Round((last - t0).TotalSeconds, 2),
+            ["controllerRequestsToSettle"] = during.Count,
             ["controllerRequestsByKind"] = byKind,
+            ["persistentVolumes"] = pvs,
+            ["persistentVolumeClaims"] = pvcs,
+            ["cachesWithAllCopiesCounted"] = readyCaches,
             ["controllerPeakRssMiB"] = Math.Round(PeakRssMiB(controller.Id), 1),
         };
     }
@@ -162,12 +187,17 @@ async Task<Dictionary<string, object>> RunAsync(int nodeCount)
 
 static bool IsController(RecordedRequest r) => r.UserAgent != "scalebench";
 
-static async Task WaitForControllerWatchesAsync(TestApiServer server, TimeSpan timeout)
+static async Task WaitForControllerWatchesAsync(TestApiServer server, Process controller, TimeSpan timeout)
 {
     // The controller is ready when it has opened a watch on LocalModelNodes (informers list, then watch).
     var deadline = Stopwatch.StartNew();
     while (!server.Requests.Any(r => IsController(r) && r.Verb == "watch" && r.Resource == "localmodelnodes"))
     {
+        if (controller.HasExited)
+        {
+            throw new InvalidOperationException($"the cache-controller exited with code {controller.ExitCode} before it started watching (its output is above)");
+        }
+
         if (deadline.Elapsed > timeout)
         {
             throw new TimeoutException("the controller did not start watching");
