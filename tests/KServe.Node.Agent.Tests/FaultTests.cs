@@ -162,7 +162,7 @@ public sealed class FaultTests
         await p.WaitForExitAsync();
         if (p.ExitCode != 0)
         {
-            throw new InvalidOperationException($"{tool} {args} failed (needs root to mount a tmpfs): {await p.StandardError.ReadToEndAsync()}");
+            throw new InvalidOperationException($"{tool} {args} failed (mounting a tmpfs needs root, or ./test.sh's user namespace): {await p.StandardError.ReadToEndAsync()}");
         }
     }
 }
