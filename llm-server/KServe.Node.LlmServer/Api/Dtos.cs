@@ -14,7 +14,25 @@ internal sealed record TokenLogprob(string Token, float Logprob, int[] Bytes, To
 
 internal sealed record ChoiceLogprobs(TokenLogprob[] Content);
 
-internal sealed record AssistantMessage(string Role, string? Content);
+internal sealed record AssistantMessage(
+    string Role,
+    string? Content,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] ToolCall[]? ToolCalls = null);
+
+internal sealed record FunctionCall(string Name, string Arguments);
+
+internal sealed record ToolCall(string Id, string Type, FunctionCall Function);
+
+/// <summary>A streamed piece of a tool call: the first carries id, type and name; later ones add to the arguments.</summary>
+internal sealed record ToolCallDelta(
+    int Index,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Id,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Type,
+    FunctionCallDelta Function);
+
+internal sealed record FunctionCallDelta(
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Name,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Arguments);
 
 internal sealed record ChatChoice(int Index, AssistantMessage Message, ChoiceLogprobs? Logprobs, string? FinishReason);
 
@@ -22,7 +40,8 @@ internal sealed record ChatCompletion(string Id, string Object, long Created, st
 
 internal sealed record ChatDelta(
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Role,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Content);
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Content,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] ToolCallDelta[]? ToolCalls = null);
 
 internal sealed record ChatChunkChoice(int Index, ChatDelta Delta, ChoiceLogprobs? Logprobs, string? FinishReason);
 

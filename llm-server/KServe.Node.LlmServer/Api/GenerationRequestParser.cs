@@ -43,6 +43,16 @@ internal sealed class ParsedRequest
     /// <summary>llama-server's and vLLM's <c>ignore_eos</c>: keep generating past end-of-sequence (benchmarks use it for fixed output lengths).</summary>
     public bool IgnoreEos { get; init; }
     public JsonArray? Tools { get; init; }
+
+    /// <summary>The validated function tools (empty without <c>tools</c>).</summary>
+    public IReadOnlyList<ToolFunction> ToolFunctions { get; init; } = [];
+    public ToolChoiceKind ToolChoice { get; init; }
+
+    /// <summary>The function <c>tool_choice</c> names, when <see cref="ToolChoice"/> is <see cref="ToolChoiceKind.Named"/>.</summary>
+    public string? ToolChoiceName { get; init; }
+
+    /// <summary>OpenAI's <c>parallel_tool_calls</c> (default true): false allows at most one call.</summary>
+    public bool ParallelToolCalls { get; init; } = true;
 }
 
 /// <summary>
@@ -118,13 +128,18 @@ internal static class GenerationRequestParser
         }
         var (format, schema) = ParseResponseFormat(root);
         JsonArray? tools = null;
-        if (root.TryGetProperty("tools", out var t) && t.ValueKind != JsonValueKind.Null)
+        IReadOnlyList<ToolFunction> functions = [];
+        var toolsGiven = root.TryGetProperty("tools", out var t) && t.ValueKind != JsonValueKind.Null;
+        if (toolsGiven)
         {
-            if (t.ValueKind != JsonValueKind.Array)
-            {
-                throw ApiException.WrongType("tools", "an array");
-            }
+            functions = ToolRequests.ParseTools(t);
             tools = JsonNode.Parse(t.GetRawText()) as JsonArray;
+        }
+        var (toolChoice, toolChoiceName) = chat ? ToolRequests.ParseToolChoice(root, functions, toolsGiven) : (ToolChoiceKind.None, null);
+        if (toolChoice is ToolChoiceKind.Required or ToolChoiceKind.Named && format != ResponseFormatKind.Text)
+        {
+            // Both would constrain the same output with different grammars.
+            throw ApiException.Invalid("response_format", "'response_format' json_object or json_schema cannot be combined with 'tool_choice' 'required' or a named function.");
         }
         return new ParsedRequest
         {
@@ -152,6 +167,10 @@ internal static class GenerationRequestParser
             Echo = !chat && (OptionalBool(root, "echo") ?? false),
             IgnoreEos = OptionalBool(root, "ignore_eos") ?? false,
             Tools = tools,
+            ToolFunctions = functions,
+            ToolChoice = toolChoice,
+            ToolChoiceName = toolChoiceName,
+            ParallelToolCalls = OptionalBool(root, "parallel_tool_calls") ?? true,
         };
     }
 
@@ -209,6 +228,14 @@ internal static class GenerationRequestParser
             var raw = (JsonObject)JsonNode.Parse(msg.GetRawText())!;
             raw["role"] = roleName == "developer" ? "system" : roleName;
             raw["content"] = content;
+            if (roleName == "assistant")
+            {
+                ToolRequests.NormalizeToolCalls(msg, raw, p);
+            }
+            else if (roleName == "tool")
+            {
+                ToolRequests.CheckToolMessage(msg, p);
+            }
             result.Add(new ChatMessage(roleName == "developer" ? "system" : roleName, content, raw));
             i++;
         }

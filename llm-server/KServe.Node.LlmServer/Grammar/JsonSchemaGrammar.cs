@@ -42,7 +42,7 @@ public sealed class JsonSchemaGrammar
     private const string SpaceRule = "| \" \" | \"\\n\"{1,2} [ \\t]{0,20}";
 
     private readonly SortedDictionary<string, string> _rules = new(StringComparer.Ordinal);
-    private readonly JsonNode? _root;
+    private JsonNode? _root;
     private readonly Dictionary<string, string> _refRules = new(StringComparer.Ordinal);
 
     private JsonSchemaGrammar(JsonNode? root)
@@ -65,6 +65,29 @@ public sealed class JsonSchemaGrammar
         var g = new JsonSchemaGrammar(schema);
         var body = g.Visit(schema, "root", 0);
         g._rules["root"] = body;
+        return g.Format();
+    }
+
+    /// <summary>
+    /// One grammar holding several schemas: each becomes a rule named after its entry (the returned names may
+    /// carry a suffix when they collide), and <paramref name="root"/> writes the root rule from those names
+    /// (it may use the <c>space</c> rule). Each schema's <c>$ref</c>s resolve within that schema.
+    /// </summary>
+    public static string Compose(IReadOnlyList<(string Name, JsonNode? Schema)> schemas, Func<IReadOnlyList<string>, string> root)
+    {
+        ArgumentNullException.ThrowIfNull(schemas);
+        ArgumentNullException.ThrowIfNull(root);
+        var g = new JsonSchemaGrammar(null);
+        var names = new List<string>(schemas.Count);
+        // Reserved so that a property named "root" gets a rule of its own.
+        g._rules["root"] = "\"\"";
+        foreach (var (name, schema) in schemas)
+        {
+            g._root = schema;
+            g._refRules.Clear();
+            names.Add(g.AddRule(name, g.Visit(schema, name, 0)));
+        }
+        g._rules["root"] = root(names);
         return g.Format();
     }
 

@@ -42,6 +42,13 @@ public sealed class LlmServerOptions
     [Range(0, 3600, ErrorMessage = "--shutdown-timeout must be from 0 to 3600 seconds.")]
     public int ShutdownTimeoutSeconds { get; set; } = 30;
 
+    /// <summary>
+    /// How tool calls are read from the output and enforced for <c>tool_choice</c> required or named:
+    /// <c>auto</c> (from the chat template), <c>hermes</c>, <c>llama3_json</c> or <c>mistral</c> (vLLM's parser names).
+    /// </summary>
+    [RegularExpression("^(auto|hermes|llama3_json|mistral)$", ErrorMessage = "--tool-call-parser must be auto, hermes, llama3_json or mistral.")]
+    public string ToolCallParser { get; set; } = "auto";
+
     /// <summary>Default max_tokens when a request names none (bounded by the context).</summary>
     [Range(1, 1 << 20, ErrorMessage = "--default-max-tokens must be positive.")]
     public int DefaultMaxTokens { get; set; } = 1024;

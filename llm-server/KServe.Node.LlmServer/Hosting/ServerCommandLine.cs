@@ -19,6 +19,7 @@ public static class ServerCommandLine
         ["--port"] = new("LlmServer:Port", Help: "port to listen on (default 8080)"),
         ["--served-model-name"] = new("LlmServer:ServedModelName", Help: "model name clients use (default: the file name)"),
         ["--chat-template-file"] = new("LlmServer:ChatTemplateFile", Help: "Jinja chat template to use instead of the GGUF's"),
+        ["--tool-call-parser"] = new("LlmServer:ToolCallParser", Help: "tool call format: auto (from the chat template), hermes, llama3_json or mistral"),
         ["--api-key"] = new("LlmServer:ApiKeys", Repeatable: true, Help: "accepted Bearer key (repeatable)"),
         ["--cors-origin"] = new("LlmServer:CorsOrigins", Repeatable: true, Help: "allowed CORS origin, or * (repeatable)"),
         ["--max-request-bytes"] = new("LlmServer:MaxRequestBytes", Help: "largest accepted request body"),

@@ -26,11 +26,12 @@ internal sealed class GenerationEndpoints(ModelService service, IOptions<LlmServ
         public List<ApiTokenLogprob> Logprobs { get; } = [];
         public List<(string Token, float Logprob, Dictionary<string, float> Top, int Offset)> Legacy { get; } = [];
         public FinishedEvent? Finished { get; set; }
+        public ToolCallStreamer? Tools { get; set; }
         public ErrorEvent? Error { get; set; }
     }
 
-    /// <summary>What a prepared request needs to answer.</summary>
-    private sealed record Prepared(ParsedRequest Request, LlamaEngine Engine, GenerationRequest Generation, string PromptText, bool Chat);
+    /// <summary>What a prepared request needs to answer; <c>ToolFormat</c> is set when the output is searched for tool calls (chat, tools given, tool_choice not "none").</summary>
+    private sealed record Prepared(ParsedRequest Request, LlamaEngine Engine, GenerationRequest Generation, string PromptText, bool Chat, ToolCallFormat? ToolFormat = null);
 
     public Task ChatAsync(HttpContext ctx) => RunAsync(ctx, chat: true);
 
@@ -69,7 +70,7 @@ internal sealed class GenerationEndpoints(ModelService service, IOptions<LlmServ
         }
         catch (ArgumentException e)
         {
-            throw ApiException.Invalid(e.ParamName ?? (prepared.Generation.Grammar is not null ? "response_format" : "request"), e.Message);
+            throw ApiException.Invalid(e.ParamName ?? GrammarParam(prepared), e.Message);
         }
         var id = (chat ? "chatcmpl-" : "cmpl-") + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
         var created = time.GetUtcNow().ToUnixTimeSeconds();
@@ -179,6 +180,15 @@ internal sealed class GenerationEndpoints(ModelService service, IOptions<LlmServ
         {
             throw ApiException.Invalid("response_format.json_schema.schema", e.Message);
         }
+        ToolCallFormat? toolFormat = null;
+        if (chat && request.ToolChoice != ToolChoiceKind.None && request.ToolFunctions.Count > 0 && request.ResponseFormat == ResponseFormatKind.Text)
+        {
+            toolFormat = service.ToolFormat;
+            if (request.ToolChoice is ToolChoiceKind.Required or ToolChoiceKind.Named)
+            {
+                grammar = ToolCallGrammar.Build(toolFormat.Value, request.ToolFunctions, request.ToolChoiceName, request.ParallelToolCalls);
+            }
+        }
         var temperature = request.Temperature ?? 1.0f;
         var topP = request.TopP ?? 1.0f;
         if (topP <= 0)
@@ -200,7 +210,7 @@ internal sealed class GenerationEndpoints(ModelService service, IOptions<LlmServ
         };
         var topLogprobs = request.Logprobs ? request.TopLogprobs : -1;
         var generation = new GenerationRequest(tokens, sampling, maxTokens, request.Stop, request.N, topLogprobs, grammar, request.IgnoreEos, ct);
-        return new Prepared(request, engine, generation, promptText, chat);
+        return new Prepared(request, engine, generation, promptText, chat, toolFormat);
     }
 
     private static string Reason(FinishReason r) => r switch
@@ -242,9 +252,11 @@ internal sealed class GenerationEndpoints(ModelService service, IOptions<LlmServ
         service.Metrics.E2e.Observe(Stopwatch.GetElapsedTime(start).TotalSeconds);
     }
 
-    private static ApiException ErrorFor(ErrorEvent e) => e.Code switch
+    private static string GrammarParam(Prepared p) => p.Generation.Grammar is null ? "request" : p.ToolFormat is not null ? "tools" : "response_format";
+
+    private static ApiException ErrorFor(ErrorEvent e, Prepared p) => e.Code switch
     {
-        "invalid_grammar" => ApiException.Invalid("response_format", e.Message),
+        "invalid_grammar" => ApiException.Invalid(GrammarParam(p), e.Message),
         "kv_cache_exhausted" => new ApiException(503, e.Message, "server_error", null, e.Code) { RetryAfterSeconds = 1 },
         "engine_stopped" => new ApiException(503, e.Message, "server_error", null, e.Code),
         _ => new ApiException(500, e.Message, "server_error", null, e.Code),
@@ -323,13 +335,18 @@ internal sealed class GenerationEndpoints(ModelService service, IOptions<LlmServ
         RecordMetrics(states, start);
         if (states.Select(s => s.Error).FirstOrDefault(e => e is not null) is { } error)
         {
-            throw ErrorFor(error);
+            throw ErrorFor(error, p);
         }
         var usage = MakeUsage(states);
         if (p.Chat)
         {
-            var choices = states.Select((s, i) => new ChatChoice(i, new AssistantMessage("assistant", s.Text.ToString()),
-                p.Request.Logprobs ? new ChoiceLogprobs([.. s.Logprobs]) : null, Reason(s.Finished!.Reason))).ToArray();
+            var choices = states.Select((s, i) =>
+            {
+                var text = s.Text.ToString();
+                var (content, calls) = p.ToolFormat is { } format ? ToolCallOutput.Split(format, text, p.Request.ParallelToolCalls) : (text, null);
+                return new ChatChoice(i, new AssistantMessage("assistant", content, calls),
+                    p.Request.Logprobs ? new ChoiceLogprobs([.. s.Logprobs]) : null, calls is null ? Reason(s.Finished!.Reason) : "tool_calls");
+            }).ToArray();
             await HttpHelpers.WriteJsonAsync(ctx, 200, new ChatCompletion(id, "chat.completion", created, service.ServedName, Fingerprint, choices, usage),
                 ApiJsonContext.Wire.ChatCompletion).ConfigureAwait(false);
         }
@@ -351,7 +368,10 @@ internal sealed class GenerationEndpoints(ModelService service, IOptions<LlmServ
 
     private async Task StreamAsync(HttpContext ctx, Prepared p, GenerationHandle handle, string id, long created, long start, CancellationToken ct)
     {
-        var states = Enumerable.Range(0, p.Request.N).Select(_ => new ChoiceState()).ToArray();
+        var states = Enumerable.Range(0, p.Request.N).Select(_ => new ChoiceState
+        {
+            Tools = p.ToolFormat is { } format ? new ToolCallStreamer(format, p.Request.ParallelToolCalls) : null,
+        }).ToArray();
         using var sse = new SseWriter(ctx.Response);
         var model = service.ServedName;
         var lastWrite = Stopwatch.GetTimestamp();
@@ -382,7 +402,9 @@ internal sealed class GenerationEndpoints(ModelService service, IOptions<LlmServ
                         {
                             var s = states[t.Choice];
                             var hasLogprob = p.Request.Logprobs && (p.Chat ? s.Logprobs.Count > logprobsBefore : s.Legacy.Count > legacyBefore);
-                            if (t.Text.Length == 0 && !hasLogprob)
+                            // With tools, text that may start a call is held back until the choice ends.
+                            var text = s.Tools?.Push(t.Text) ?? t.Text;
+                            if (text.Length == 0 && !hasLogprob)
                             {
                                 continue;
                             }
@@ -390,7 +412,7 @@ internal sealed class GenerationEndpoints(ModelService service, IOptions<LlmServ
                             {
                                 var lp = hasLogprob ? new ChoiceLogprobs([s.Logprobs[^1]]) : null;
                                 await sse.WriteAsync(new ChatCompletionChunk(id, "chat.completion.chunk", created, model, Fingerprint,
-                                    [new ChatChunkChoice(t.Choice, new ChatDelta(null, t.Text), lp, null)], null), ApiJsonContext.Wire.ChatCompletionChunk, ct).ConfigureAwait(false);
+                                    [new ChatChunkChoice(t.Choice, new ChatDelta(null, text), lp, null)], null), ApiJsonContext.Wire.ChatCompletionChunk, ct).ConfigureAwait(false);
                             }
                             else
                             {
@@ -401,7 +423,11 @@ internal sealed class GenerationEndpoints(ModelService service, IOptions<LlmServ
                             break;
                         }
                     case FinishedEvent f when f.Reason is FinishReason.Stop or FinishReason.Length:
-                        if (p.Chat)
+                        if (p.Chat && states[f.Choice].Tools is { } tools)
+                        {
+                            await WriteToolEndAsync(sse, tools, f, id, created, ct).ConfigureAwait(false);
+                        }
+                        else if (p.Chat)
                         {
                             await sse.WriteAsync(new ChatCompletionChunk(id, "chat.completion.chunk", created, model, Fingerprint,
                                 [new ChatChunkChoice(f.Choice, new ChatDelta(null, null), null, Reason(f.Reason))], null), ApiJsonContext.Wire.ChatCompletionChunk, ct).ConfigureAwait(false);
@@ -414,7 +440,7 @@ internal sealed class GenerationEndpoints(ModelService service, IOptions<LlmServ
                         break;
                     case ErrorEvent e:
                         {
-                            var err = ErrorFor(e);
+                            var err = ErrorFor(e, p);
                             await sse.WriteAsync(new StreamError(err.ToBody().Error), ApiJsonContext.Wire.StreamError, ct).ConfigureAwait(false);
                             break;
                         }
@@ -462,6 +488,34 @@ internal sealed class GenerationEndpoints(ModelService service, IOptions<LlmServ
             {
             }
         }
+    }
+
+    /// <summary>
+    /// Ends a choice that may hold tool calls: the held-back content, then each call as two deltas (index, id,
+    /// type and name; then the complete arguments) so that clients' accumulators assemble it, then the finish reason.
+    /// </summary>
+    private async Task WriteToolEndAsync(SseWriter sse, ToolCallStreamer tools, FinishedEvent f, string id, long created, CancellationToken ct)
+    {
+        var model = service.ServedName;
+        var (content, calls) = tools.Finish();
+        if (content.Length > 0)
+        {
+            await sse.WriteAsync(new ChatCompletionChunk(id, "chat.completion.chunk", created, model, Fingerprint,
+                [new ChatChunkChoice(f.Choice, new ChatDelta(null, content), null, null)], null), ApiJsonContext.Wire.ChatCompletionChunk, ct).ConfigureAwait(false);
+        }
+        for (var i = 0; i < (calls?.Length ?? 0); i++)
+        {
+            var call = calls![i];
+            await sse.WriteAsync(new ChatCompletionChunk(id, "chat.completion.chunk", created, model, Fingerprint,
+                [new ChatChunkChoice(f.Choice, new ChatDelta(null, null, [new ToolCallDelta(i, call.Id, call.Type, new FunctionCallDelta(call.Function.Name, ""))]), null, null)], null),
+                ApiJsonContext.Wire.ChatCompletionChunk, ct).ConfigureAwait(false);
+            await sse.WriteAsync(new ChatCompletionChunk(id, "chat.completion.chunk", created, model, Fingerprint,
+                [new ChatChunkChoice(f.Choice, new ChatDelta(null, null, [new ToolCallDelta(i, null, null, new FunctionCallDelta(null, call.Function.Arguments))]), null, null)], null),
+                ApiJsonContext.Wire.ChatCompletionChunk, ct).ConfigureAwait(false);
+        }
+        await sse.WriteAsync(new ChatCompletionChunk(id, "chat.completion.chunk", created, model, Fingerprint,
+            [new ChatChunkChoice(f.Choice, new ChatDelta(null, null), null, calls is null ? Reason(f.Reason) : "tool_calls")], null),
+            ApiJsonContext.Wire.ChatCompletionChunk, ct).ConfigureAwait(false);
     }
 
     /// <summary>Sends an SSE comment when nothing was written for the ping interval (long prefills, queueing).</summary>

@@ -74,6 +74,9 @@ internal sealed class ModelService : BackgroundService
     public ModelState State => _state;
     public string? FailureReason { get; private set; }
     public JinjaTemplate? ChatTemplate { get; private set; }
+
+    /// <summary>The tool call format: <c>--tool-call-parser</c>, or detected from the chat template.</summary>
+    public Api.ToolCallFormat ToolFormat { get; private set; }
     public int InFlight => Volatile.Read(ref _inFlight);
 
     /// <summary>Cancelled when the shutdown timeout runs out: every in-flight generation is linked to it.</summary>
@@ -115,6 +118,7 @@ internal sealed class ModelService : BackgroundService
                 ? await File.ReadAllTextAsync(file, stoppingToken).ConfigureAwait(false)
                 : engine.Model.ChatTemplate;
             ChatTemplate = LoadTemplate(templateSource);
+            ToolFormat = Api.ToolCallParser.Names.TryGetValue(_options.ToolCallParser, out var named) ? named : Api.ToolCallParser.Detect(templateSource);
             _engine = engine;
             _state = ModelState.Ready;
             Log.ModelReady(_logger, ServedName, engine.Model.ContextSize, engine.Model.ChatTemplate is null ? "ChatML (none in the GGUF)" : "from the GGUF");

@@ -17,7 +17,50 @@ internal static class TestModels
         WeightType = GeneratedWeightType.F32, Seed = 7,
     }));
 
+    private static readonly Lazy<string> TinyToolsPath = new(() => Generate("llmserver-tiny-spm-f32-tools", new GeneratedModelSpec
+    {
+        Layers = 2, EmbeddingLength = 64, FeedForwardLength = 128, Heads = 4, HeadsKv = 2, ContextLength = 4096,
+        WeightType = GeneratedWeightType.F32, Seed = 7, ChatTemplate = ToolTemplate,
+    }));
+
     public static string Tiny => TinyPath.Value;
+
+    /// <summary>The tiny model with <see cref="ToolTemplate"/> as its chat template.</summary>
+    public static string TinyTools => TinyToolsPath.Value;
+
+    /// <summary>
+    /// A small ChatML chat template in the Hermes style for tools: signatures in a system block, calls as
+    /// &lt;tool_call&gt; blocks (arguments rendered as objects), tool results as &lt;tool_response&gt; user turns.
+    /// </summary>
+    public const string ToolTemplate = """
+        {%- if tools %}
+        {{- '<|im_start|>system\n' }}
+        {%- if messages[0].role == 'system' %}{{- messages[0].content + '\n\n' }}{%- endif %}
+        {{- 'Functions you may call, one JSON signature a line:\n<tools>\n' }}
+        {%- for tool in tools %}{{- tool | tojson }}{{- '\n' }}{%- endfor %}
+        {{- '</tools>\nFor each call write <tool_call>\n{"name": <function name>, "arguments": <JSON object>}\n</tool_call><|im_end|>\n' }}
+        {%- elif messages[0].role == 'system' %}
+        {{- '<|im_start|>system\n' + messages[0].content + '<|im_end|>\n' }}
+        {%- endif %}
+        {%- for message in messages %}
+        {%- if message.role == 'system' %}
+        {%- elif message.role == 'assistant' %}
+        {{- '<|im_start|>assistant\n' }}
+        {%- if message.content %}{{- message.content }}{%- endif %}
+        {%- if message.tool_calls %}
+        {%- for call in message.tool_calls %}
+        {{- '<tool_call>\n{"name": "' + call.function.name + '", "arguments": ' + (call.function.arguments | tojson) + '}\n</tool_call>' }}
+        {%- endfor %}
+        {%- endif %}
+        {{- '<|im_end|>\n' }}
+        {%- elif message.role == 'tool' %}
+        {{- '<|im_start|>user\n<tool_response>\n' + message.content + '\n</tool_response><|im_end|>\n' }}
+        {%- else %}
+        {{- '<|im_start|>' + message.role + '\n' + message.content + '<|im_end|>\n' }}
+        {%- endif %}
+        {%- endfor %}
+        {%- if add_generation_prompt %}{{- '<|im_start|>assistant\n' }}{%- endif %}
+        """;
 
     private static string Generate(string name, GeneratedModelSpec spec)
     {
@@ -57,11 +100,11 @@ public sealed class RunningServer : IAsyncDisposable
     internal ModelService Model => App.Services.GetRequiredService<ModelService>();
 
     /// <summary>Starts a server; <paramref name="openGate"/> false holds model loading until <see cref="OpenGate"/>.</summary>
-    public static async Task<RunningServer> StartAsync(IEnumerable<string>? extraArgs = null, bool openGate = true, bool waitReady = true)
+    public static async Task<RunningServer> StartAsync(IEnumerable<string>? extraArgs = null, bool openGate = true, bool waitReady = true, string? model = null)
     {
         string[] args =
         [
-            "--model", TestModels.Tiny, "--host", "127.0.0.1", "--port", "0", "--served-model-name", ModelName,
+            "--model", model ?? TestModels.Tiny, "--host", "127.0.0.1", "--port", "0", "--served-model-name", ModelName,
             "--native-dir", Path.Combine(RepoPaths.Root, ".native", "cpu"), "--ctx-size", "2048", "--parallel", "4",
             "--prefix-cache-sequences", "4", "--threads", "1", "--batch-size", "512", "--ubatch-size", "512",
             .. extraArgs ?? [],
@@ -105,6 +148,16 @@ public sealed class ServerFixture : IAsyncLifetime
     public RunningServer Server { get; private set; } = null!;
 
     public async ValueTask InitializeAsync() => Server = await RunningServer.StartAsync();
+
+    public ValueTask DisposeAsync() => Server.DisposeAsync();
+}
+
+/// <summary>One server on the tiny model whose chat template renders tools (Hermes style).</summary>
+public sealed class ToolServerFixture : IAsyncLifetime
+{
+    public RunningServer Server { get; private set; } = null!;
+
+    public async ValueTask InitializeAsync() => Server = await RunningServer.StartAsync(model: TestModels.TinyTools);
 
     public ValueTask DisposeAsync() => Server.DisposeAsync();
 }
