@@ -77,7 +77,8 @@ internal static class GenerationRequestParser
         }
         try
         {
-            var doc = JsonDocument.Parse(body, new JsonDocumentOptions { MaxDepth = 64 });
+            // Duplicate keys are refused: the mutable copies made for the chat template cannot hold them.
+            var doc = JsonDocument.Parse(body, new JsonDocumentOptions { MaxDepth = 64, AllowDuplicateProperties = false });
             if (doc.RootElement.ValueKind != JsonValueKind.Object)
             {
                 doc.Dispose();
@@ -129,7 +130,8 @@ internal static class GenerationRequestParser
         var (format, schema) = ParseResponseFormat(root);
         JsonArray? tools = null;
         IReadOnlyList<ToolFunction> functions = [];
-        var toolsGiven = root.TryGetProperty("tools", out var t) && t.ValueKind != JsonValueKind.Null;
+        // Tools belong to chat; the legacy completions route ignores the field, as vLLM's does.
+        var toolsGiven = root.TryGetProperty("tools", out var t) && t.ValueKind != JsonValueKind.Null && chat;
         if (toolsGiven)
         {
             functions = ToolRequests.ParseTools(t);

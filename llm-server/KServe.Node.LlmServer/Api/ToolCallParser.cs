@@ -138,12 +138,21 @@ internal static class ToolCallParser
         {
             return new ToolParseResult(text, []);
         }
-        var calls = format switch
+        List<ParsedToolCall>? calls;
+        try
         {
-            ToolCallFormat.Hermes => ParseHermes(text, start),
-            ToolCallFormat.Mistral => ParseMistral(text, start + MistralStart.Length),
-            _ => ParseLlama(text, start),
-        };
+            calls = format switch
+            {
+                ToolCallFormat.Hermes => ParseHermes(text, start),
+                ToolCallFormat.Mistral => ParseMistral(text, start + MistralStart.Length),
+                _ => ParseLlama(text, start),
+            };
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or JsonException or FormatException)
+        {
+            // JsonObject throws on a duplicate key when first read: such output is not a call.
+            calls = null;
+        }
         if (calls is null || calls.Count == 0)
         {
             return new ToolParseResult(text, []);

@@ -18,8 +18,9 @@ internal static class ToolCallGrammar
         var schemas = new List<(string, JsonNode?)>();
         foreach (var (tool, index) in chosen)
         {
-            // No parameters means any JSON object, as OpenAI treats a tool without a schema.
-            var schema = tool.Parameters ?? new JsonObject { ["type"] = "object" };
+            // Arguments are always an object, even where the schema (true, or no type) would allow any value.
+            var schema = TakesNoArguments(tool.Parameters) ? new JsonObject { ["const"] = new JsonObject() }
+                : tool.Parameters is JsonObject { Count: > 0 } ? tool.Parameters : new JsonObject { ["type"] = "object" };
             try
             {
                 // Checked one by one so that the error names the tool.
@@ -47,6 +48,15 @@ internal static class ToolCallGrammar
             };
         });
     }
+
+    /// <summary>
+    /// OpenAI reads a function without <c>parameters</c> as one with an empty parameter list; an object schema
+    /// without properties that forbids additional ones says the same.
+    /// </summary>
+    private static bool TakesNoArguments(JsonNode? parameters) =>
+        parameters is null
+        || (parameters is JsonObject o && o["properties"] is null or JsonObject { Count: 0 } && o["additionalProperties"] is JsonValue v
+            && v.TryGetValue<bool>(out var allowed) && !allowed && o["anyOf"] is null && o["oneOf"] is null && o["$ref"] is null);
 
     private static string Hermes(string call, bool many)
     {

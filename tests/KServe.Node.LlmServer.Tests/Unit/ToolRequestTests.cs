@@ -108,3 +108,29 @@ public sealed class ToolRequestTests
         Assert.IsType<JsonArray>(r.Tools);
     }
 }
+
+public sealed class ToolDuplicateKeyTests
+{
+    [Theory]
+    [InlineData("""{"model":"m","messages":[{"role":"assistant","tool_calls":[{"id":"c","function":{"name":"a","name":"b","arguments":"{}"}}]}]}""")]
+    [InlineData("""{"model":"m","messages":[{"role":"user","role":"user","content":"x"}]}""")]
+    [InlineData("""{"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"a","parameters":{"type":"object","type":"object"}}}]}""")]
+    public void Duplicate_keys_are_a_400_not_a_500(string body)
+    {
+        var e = Assert.Throws<ApiException>(() =>
+        {
+            using var doc = GenerationRequestParser.ParseBody(Encoding.UTF8.GetBytes(body));
+            _ = GenerationRequestParser.ParseChat(doc.RootElement);
+        });
+        Assert.Equal(400, e.Status);
+    }
+
+    [Fact]
+    public void Duplicate_keys_in_generated_calls_stay_content()
+    {
+        var text = "<tool_call>{\"name\": \"a\", \"name\": \"b\", \"arguments\": {\"x\": 1, \"x\": 2}}</tool_call>";
+        var r = ToolCallParser.Parse(ToolCallFormat.Hermes, text);
+        Assert.Equal(text, r.Content);
+        Assert.Empty(r.Calls);
+    }
+}
