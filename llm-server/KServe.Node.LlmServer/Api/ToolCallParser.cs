@@ -92,20 +92,34 @@ internal static class ToolCallParser
             case ToolCallFormat.Hermes:
                 return text.IndexOf(HermesStart, StringComparison.Ordinal);
             case ToolCallFormat.Mistral:
-                return text.IndexOf(MistralStart, StringComparison.Ordinal);
+                return MarkerOrLeading(text, MistralStart, '[');
             default:
-                {
-                    var tag = text.IndexOf(PythonTag, StringComparison.Ordinal);
-                    if (tag >= 0)
-                    {
-                        return tag;
-                    }
-                    // Llama's JSON calls are the whole answer: a call can only start at the first non-space character.
-                    var first = FirstNonSpace(text);
-                    return first < text.Length && text[first] == '{' ? first : -1;
-                }
+                return MarkerOrLeading(text, PythonTag, '{');
         }
     }
+
+    /// <summary>
+    /// The marker's position, or the answer's first character when it opens the call syntax: Llama's JSON calls
+    /// may come without <c>&lt;|python_tag|&gt;</c>, and the engine's text leaves out control tokens, which
+    /// <c>[TOOL_CALLS]</c> and <c>&lt;|python_tag|&gt;</c> are in those models' vocabularies.
+    /// </summary>
+    private static int MarkerOrLeading(string text, string marker, char open)
+    {
+        var first = FirstNonSpace(text);
+        if (first < text.Length && text[first] == open)
+        {
+            return first;
+        }
+        return text.IndexOf(marker, StringComparison.Ordinal);
+    }
+
+    /// <summary>The character a call may open the answer with when its marker is absent.</summary>
+    public static char LeadingOpen(ToolCallFormat format) => format switch
+    {
+        ToolCallFormat.Mistral => '[',
+        ToolCallFormat.Llama3Json => '{',
+        _ => '\0',
+    };
 
     /// <summary>
     /// How many characters at the end of <paramref name="text"/> could still become a call's start marker,
@@ -113,12 +127,7 @@ internal static class ToolCallParser
     /// </summary>
     public static int PendingSuffix(ToolCallFormat format, string text)
     {
-        var marker = format switch
-        {
-            ToolCallFormat.Hermes => HermesStart,
-            ToolCallFormat.Mistral => MistralStart,
-            _ => PythonTag,
-        };
+        var marker = Marker(format);
         var hold = 0;
         for (var n = Math.Min(marker.Length - 1, text.Length); n > 0; n--)
         {
@@ -134,31 +143,43 @@ internal static class ToolCallParser
     public static ToolParseResult Parse(ToolCallFormat format, string text)
     {
         var start = FindStart(format, text);
-        if (start < 0)
+        while (start >= 0)
         {
-            return new ToolParseResult(text, []);
+            if (ParseAt(format, text, start) is { Count: > 0 } calls)
+            {
+                var content = text[..start];
+                return new ToolParseResult(string.IsNullOrWhiteSpace(content) ? null : content, calls);
+            }
+            // An answer that merely opens with a bracket may still hold a marked call further on.
+            var marker = LeadingOpen(format) == '\0' ? -1 : text.IndexOf(Marker(format), start + 1, StringComparison.Ordinal);
+            start = marker > start ? marker : -1;
         }
-        List<ParsedToolCall>? calls;
+        return new ToolParseResult(text, []);
+    }
+
+    internal static string Marker(ToolCallFormat format) => format switch
+    {
+        ToolCallFormat.Hermes => HermesStart,
+        ToolCallFormat.Mistral => MistralStart,
+        _ => PythonTag,
+    };
+
+    private static List<ParsedToolCall>? ParseAt(ToolCallFormat format, string text, int start)
+    {
         try
         {
-            calls = format switch
+            return format switch
             {
                 ToolCallFormat.Hermes => ParseHermes(text, start),
-                ToolCallFormat.Mistral => ParseMistral(text, start + MistralStart.Length),
+                ToolCallFormat.Mistral => ParseMistral(text, string.CompareOrdinal(text, start, MistralStart, 0, MistralStart.Length) == 0 ? start + MistralStart.Length : start),
                 _ => ParseLlama(text, start),
             };
         }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException or JsonException or FormatException)
         {
             // JsonObject throws on a duplicate key when first read: such output is not a call.
-            calls = null;
+            return null;
         }
-        if (calls is null || calls.Count == 0)
-        {
-            return new ToolParseResult(text, []);
-        }
-        var content = text[..start];
-        return new ToolParseResult(string.IsNullOrWhiteSpace(content) ? null : content, calls);
     }
 
     private static List<ParsedToolCall>? ParseHermes(string text, int start)

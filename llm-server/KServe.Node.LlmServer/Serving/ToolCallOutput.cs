@@ -42,19 +42,11 @@ internal sealed class ToolCallStreamer(ToolCallFormat format, bool parallel)
             return "";
         }
         _pending += delta;
-        int start;
-        if (format == ToolCallFormat.Llama3Json)
+        // A call may open the answer without its marker (Llama, Mistral): that counts only before any content.
+        var start = ToolCallParser.FindStart(format, _pending);
+        if (_sawText && start >= 0 && ToolCallParser.LeadingOpen(format) != '\0')
         {
-            start = _pending.IndexOf(ToolCallParser.PythonTag, StringComparison.Ordinal);
-            var first = ToolCallParser.FirstNonSpace(_pending);
-            if (!_sawText && first < _pending.Length && _pending[first] == '{' && (start < 0 || first < start))
-            {
-                start = first;
-            }
-        }
-        else
-        {
-            start = ToolCallParser.FindStart(format, _pending);
+            start = _pending.IndexOf(ToolCallParser.Marker(format), StringComparison.Ordinal);
         }
         string ready;
         if (start >= 0)

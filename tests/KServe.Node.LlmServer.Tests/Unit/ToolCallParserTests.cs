@@ -87,6 +87,7 @@ public sealed class ToolCallParserTests
     [InlineData("[TOOL_CALLS][{\"name\": \"a\", \"arguments\": {\"x\": 1}}, {\"name\": \"b\", \"arguments\": {}}]", null)]
     [InlineData("Sure. [TOOL_CALLS] [{\"name\": \"a\", \"arguments\": {\"x\": 1}}, {\"name\": \"b\", \"arguments\": {}}]", "Sure. ")]
     [InlineData("[TOOL_CALLS]a[ARGS]{\"x\": 1}[TOOL_CALLS]b[ARGS]{}", null)]
+    [InlineData(" [{\"name\": \"a\", \"arguments\": {\"x\": 1}}, {\"name\": \"b\", \"arguments\": {}}]", null)]
     public void Mistral_calls_in_both_syntaxes_are_found(string text, string? content)
     {
         var r = ToolCallParser.Parse(ToolCallFormat.Mistral, text);
@@ -142,6 +143,11 @@ public sealed class ToolCallParserTests
         { "Llama3Json", "{not a call" },
         { "Mistral", "Sure [TOOL_CALLS][{\"name\": \"a\", \"arguments\": {}}]" },
         { "Mistral", "[TOOL_ nothing" },
+        { "Mistral", "[{\"name\": \"a\", \"arguments\": {}}]" },
+        { "Mistral", "A list [1, 2] then [TOOL_CALLS][{\"name\": \"a\", \"arguments\": {}}]" },
+        { "Mistral", "[1, 2] is a list" },
+        { "Mistral", "[1, 2] is a list; [TOOL_CALLS][{\"name\": \"a\", \"arguments\": {}}]" },
+        { "Llama3Json", "Use {braces} then <|python_tag|>{\"name\": \"a\", \"parameters\": {}}" },
     };
 
     [Theory]
