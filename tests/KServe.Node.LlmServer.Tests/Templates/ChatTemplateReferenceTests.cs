@@ -34,7 +34,24 @@ public sealed class ChatTemplateReferenceTests(ITestOutputHelper output)
             Ctx([Msg("user", "What is 2+2?"), Msg("assistant", "It is 4."), Msg("user", "And 3+3?")], true),
             Ctx([Msg("system", "Be brief."), Msg("user", "Hi \"quoted\" ünïcode 😀\nsecond line"), Msg("assistant", "Hello.")], false),
             Ctx([Msg("system", "Use tools when needed."), Msg("user", "Weather in Paris?")], true, [weather]),
+            // A tool round trip as the server hands it over: the call's arguments as an object, content null.
+            Ctx([Msg("user", "Weather in Paris?"), ToolCallMessage(), ToolResult(), ], true, [weather.DeepClone()]),
         ];
+
+        static JsonObject ToolCallMessage() => new()
+        {
+            ["role"] = "assistant",
+            ["content"] = null,
+            ["tool_calls"] = new JsonArray(new JsonObject
+            {
+                // Nine alphanumerics: Mistral's templates refuse other ids.
+                ["id"] = "call12345",
+                ["type"] = "function",
+                ["function"] = new JsonObject { ["name"] = "get_weather", ["arguments"] = new JsonObject { ["city"] = "Paris", ["days"] = 2 } },
+            }),
+        };
+
+        static JsonObject ToolResult() => new() { ["role"] = "tool", ["tool_call_id"] = "call12345", ["content"] = "{\"temperature\": 18}" };
     }
 
     [Fact]
