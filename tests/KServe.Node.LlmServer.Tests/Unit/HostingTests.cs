@@ -80,6 +80,26 @@ public sealed class HostingTests : IDisposable
         Assert.Throws<FormatException>(() => ServerCommandLine.Parse(["--model"]));
     }
 
+    [Theory]
+    [InlineData("auto", true)]
+    [InlineData("hermes", true)]
+    [InlineData("llama3_json", true)]
+    [InlineData("mistral", true)]
+    [InlineData("pythonic", false)]
+    public void Tool_call_parser_accepts_the_known_formats(string value, bool valid)
+    {
+        var c = ServerCommandLine.Parse(["--tool-call-parser", value]);
+        Assert.Equal(value, c["LlmServer:ToolCallParser"]);
+        var options = new LlmServerOptions { Model = "/m", ToolCallParser = value };
+        var results = new List<System.ComponentModel.DataAnnotations.ValidationResult>();
+        Assert.Equal(valid, System.ComponentModel.DataAnnotations.Validator.TryValidateObject(options, new(options), results, validateAllProperties: true));
+        if (!valid)
+        {
+            Assert.Contains("--tool-call-parser", Assert.Single(results).ErrorMessage, StringComparison.Ordinal);
+        }
+        Assert.Contains("--tool-call-parser", ServerCommandLine.Usage(), StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Vllm_families_use_colon_names_with_the_model_label()
     {
