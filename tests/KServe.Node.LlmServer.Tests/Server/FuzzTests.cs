@@ -36,6 +36,11 @@ public sealed class FuzzTests(ServerFixture fixture) : IClassFixture<ServerFixtu
         yield return U("{\"model\":\"tiny\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"schema\":{\"$ref\":\"#/nowhere\"}}}}");
         yield return U("{\"model\":\"tiny\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"schema\":{\"type\":\"spaceship\"}}}}");
         yield return U("{\"model\":\"tiny\",\"tokens\":[99999999999, -3, 1.5]}");
+        yield return U("{\"model\":\"tiny\",\"messages\":[{\"role\":\"user\",\"content\":\"x\",\"role\":\"tool\"}]}");
+        yield return U("{\"model\":\"tiny\",\"messages\":[{\"role\":\"assistant\",\"tool_calls\":[{\"function\":{\"name\":[],\"arguments\":{}}}]},{\"role\":\"tool\",\"content\":[]}]}");
+        yield return U("{\"model\":\"tiny\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":{\"$ref\":\"#/a/b\"}}}],\"tool_choice\":\"required\",\"max_tokens\":2}");
+        yield return U("{\"model\":\"tiny\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":" + new string('{', 300) + "}}],\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":7}}}");
+        yield return U("{\"model\":\"tiny\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[" + string.Join(",", Enumerable.Range(0, 200).Select(i => $"{{\"type\":\"function\",\"function\":{{\"name\":\"f{i}\"}}}}")) + "],\"tool_choice\":\"required\",\"max_tokens\":1}");
         yield return U("{\"model\":\"tiny\",\"input\":[[1,2],[\"a\"]]}");
         yield return U("{\"model\":\"tiny\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":5}]}]}");
         yield return U("{\"model\":\"tiny\",\"messages\":[" + string.Join(",", Enumerable.Repeat("{\"role\":\"user\",\"content\":\"" + new string('m', 100) + "\"}", 5000)) + "]}");
