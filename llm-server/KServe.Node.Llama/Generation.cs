@@ -61,6 +61,7 @@ public sealed record SamplingParams
 /// <param name="Grammar">GBNF grammar (root rule <c>root</c>) constraining the output.</param>
 /// <param name="IgnoreEos">Keep generating past end-of-generation tokens (benchmarks).</param>
 /// <param name="CancellationToken">Cancels the request (e.g. client disconnect): its sequences and KV are freed at the next step.</param>
+/// <param name="RenderSpecialTokens">Write control tokens other than end-of-generation into the text (tool call markers such as <c>[TOOL_CALLS]</c> are control tokens in some vocabularies).</param>
 public sealed record GenerationRequest(
     int[] PromptTokens,
     SamplingParams Sampling,
@@ -70,6 +71,7 @@ public sealed record GenerationRequest(
     int TopLogprobs = -1,
     string? Grammar = null,
     bool IgnoreEos = false,
+    bool RenderSpecialTokens = false,
     CancellationToken CancellationToken = default);
 
 /// <summary>Why a choice ended.</summary>

@@ -387,7 +387,7 @@ public sealed unsafe partial class LlamaEngine
         int len;
         fixed (byte* b = _pieceBuffer)
         {
-            len = NativeMethods.llama_token_to_piece(_vocab, token, b, _pieceBuffer.Length, 0, false);
+            len = NativeMethods.llama_token_to_piece(_vocab, token, b, _pieceBuffer.Length, 0, req.RenderSpecialTokens);
         }
 
         var (release, stop) = c.Text.Push(_pieceBuffer.AsSpan(0, Math.Max(0, len)));

@@ -209,7 +209,9 @@ internal sealed class GenerationEndpoints(ModelService service, IOptions<LlmServ
             LogitBias = request.LogitBias.Count > 0 ? request.LogitBias : null,
         };
         var topLogprobs = request.Logprobs ? request.TopLogprobs : -1;
-        var generation = new GenerationRequest(tokens, sampling, maxTokens, request.Stop, request.N, topLogprobs, grammar, request.IgnoreEos, ct);
+        // As vLLM turns off skip_special_tokens for tool parsing: some models write their call markers as control tokens.
+        var generation = new GenerationRequest(tokens, sampling, maxTokens, request.Stop, request.N, topLogprobs, grammar, request.IgnoreEos,
+            RenderSpecialTokens: toolFormat is not null, CancellationToken: ct);
         return new Prepared(request, engine, generation, promptText, chat, toolFormat);
     }
 

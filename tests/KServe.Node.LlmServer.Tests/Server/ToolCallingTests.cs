@@ -237,6 +237,20 @@ public sealed class ToolCallingTests(ToolServerFixture fixture) : IClassFixture<
         }
     }
 
+    [Fact]
+    public async Task With_tools_control_tokens_stay_in_the_text_for_the_parser()
+    {
+        // Token 1 is <s>, a control token of the llama-spm vocabulary, standing in for markers like [TOOL_CALLS].
+        const string body = """{"model":"tiny","messages":[{"role":"user","content":"x"}],"max_tokens":3,"temperature":0,"logit_bias":{"1":100}""";
+        const string tools = ""","tools":[{"type":"function","function":{"name":"f"}}]""";
+        var (_, plain, _) = await Raw.PostAsync(S.Http, "v1/chat/completions", body + "}");
+        Assert.Equal("", plain!.RootElement.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
+        var (_, withTools, _) = await Raw.PostAsync(S.Http, "v1/chat/completions", body + tools + "}");
+        Assert.Equal("<s><s><s>", withTools!.RootElement.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
+        var (_, none, _) = await Raw.PostAsync(S.Http, "v1/chat/completions", body + tools + ""","tool_choice":"none"}""");
+        Assert.Equal("", none!.RootElement.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
+    }
+
     [Theory]
     [InlineData(""","tools":[{"type":"function","function":{"name":"bad name!"}}]""", "tools[0].function.name")]
     [InlineData(""","tools":[{"type":"function","function":{"name":"a"}}],"tool_choice":{"type":"function","function":{"name":"b"}}""", "tool_choice.function.name")]
