@@ -36,4 +36,7 @@ internal static partial class Log
 
     [LoggerMessage(11, LogLevel.Warning, "Generation error {Code}: {Message}")]
     public static partial void GenerationError(ILogger logger, string code, string message);
+
+    [LoggerMessage(12, LogLevel.Information, "Tool calls use the {Format} format ({Source})")]
+    public static partial void ToolFormat(ILogger logger, string format, string source);
 }

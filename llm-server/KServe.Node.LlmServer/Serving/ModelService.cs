@@ -118,7 +118,9 @@ internal sealed class ModelService : BackgroundService
                 ? await File.ReadAllTextAsync(file, stoppingToken).ConfigureAwait(false)
                 : engine.Model.ChatTemplate;
             ChatTemplate = LoadTemplate(templateSource);
-            ToolFormat = Api.ToolCallParser.Names.TryGetValue(_options.ToolCallParser, out var named) ? named : Api.ToolCallParser.Detect(templateSource);
+            var named = Api.ToolCallParser.Names.TryGetValue(_options.ToolCallParser, out var format);
+            ToolFormat = named ? format : Api.ToolCallParser.Detect(templateSource);
+            Log.ToolFormat(_logger, Api.ToolCallParser.Name(ToolFormat), named ? "--tool-call-parser" : "detected from the chat template");
             _engine = engine;
             _state = ModelState.Ready;
             Log.ModelReady(_logger, ServedName, engine.Model.ContextSize, engine.Model.ChatTemplate is null ? "ChatML (none in the GGUF)" : "from the GGUF");
