@@ -100,8 +100,8 @@ internal static class ToolCallParser
 
     /// <summary>
     /// The marker's position, or the answer's first character when it opens the call syntax: Llama's JSON calls
-    /// may come without <c>&lt;|python_tag|&gt;</c>, and the engine's text leaves out control tokens, which
-    /// <c>[TOOL_CALLS]</c> and <c>&lt;|python_tag|&gt;</c> are in those models' vocabularies.
+    /// usually come without <c>&lt;|python_tag|&gt;</c>, and <c>[TOOL_CALLS]</c> is a control token that
+    /// detokenizers skipping special tokens drop.
     /// </summary>
     private static int MarkerOrLeading(string text, string marker, char open)
     {

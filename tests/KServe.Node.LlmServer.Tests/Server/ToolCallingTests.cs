@@ -199,6 +199,28 @@ public sealed class ToolCallingTests(ToolServerFixture fixture) : IClassFixture<
     }
 
     [Fact]
+    public async Task Every_choice_of_n_gets_its_own_call()
+    {
+        const string request = """
+            {"model":"tiny","temperature":0.9,"seed":3,"n":2,"max_tokens":120,"messages":[{"role":"user","content":"Time?"}],
+             "tools":[{"type":"function","function":{"name":"get_time","parameters":{"type":"object","properties":{"utc":{"type":"boolean"}},"required":["utc"]}}}],
+             "tool_choice":{"type":"function","function":{"name":"get_time"}}}
+            """;
+        var (status, body, _) = await Raw.PostAsync(S.Http, "v1/chat/completions", request);
+        Assert.Equal(200, status);
+        var choices = body!.RootElement.GetProperty("choices").EnumerateArray().ToList();
+        Assert.Equal(2, choices.Count);
+        var ids = new HashSet<string>();
+        foreach (var c in choices)
+        {
+            Assert.Equal("tool_calls", c.GetProperty("finish_reason").GetString());
+            var call = Assert.Single(c.GetProperty("message").GetProperty("tool_calls").EnumerateArray());
+            Assert.True(ids.Add(call.GetProperty("id").GetString()!));
+            AssertValid("get_time", call.GetProperty("function").GetProperty("arguments").GetString()!);
+        }
+    }
+
+    [Fact]
     public async Task Parallel_required_calls_each_parse()
     {
         var options = Options(ChatToolChoice.CreateRequiredChoice());
