@@ -28,7 +28,7 @@ fi
 native="$B/bin"
 ls "$native"/libggml-cuda.so "$native"/libllama.so* >/dev/null
 
-model=$OUT/../bench-llama-60m-f16.gguf
+model=${MODEL:-/tmp/bench-llama-60m-f16.gguf}
 [ -f "$model" ] || "$BENCH/KServe.Node.LoadBench" gen-model --out "$model" --vocab "$SRC/models/ggml-vocab-llama-spm.gguf" \
   --layers 8 --embd 512 --ff 1536 --heads 8 --type f16 >&2
 
