@@ -28,7 +28,7 @@ public enum FlashAttentionMode
 }
 
 /// <summary>Settings of a <see cref="LlamaEngine"/>; validated by <see cref="Validate"/> at start.</summary>
-public sealed class EngineOptions
+public sealed record EngineOptions
 {
     /// <summary>Path of the GGUF file.</summary>
     public string ModelPath { get; set; } = "";

@@ -139,31 +139,8 @@ internal sealed class ModelService : BackgroundService
         }
     }
 
-    private EngineOptions CloneEngineOptions()
-    {
-        var o = _engineOptions;
-        return new EngineOptions
-        {
-            ModelPath = ModelPath,
-            ModelName = ServedName,
-            NativeLibraryDirectory = o.NativeLibraryDirectory,
-            Backend = o.Backend,
-            ContextSize = o.ContextSize,
-            MaxParallelSequences = o.MaxParallelSequences,
-            PrefixCacheSequences = o.PrefixCacheSequences,
-            MaxQueuedRequests = o.MaxQueuedRequests,
-            GpuLayers = o.GpuLayers,
-            FlashAttention = o.FlashAttention,
-            KvCacheType = o.KvCacheType,
-            Threads = o.Threads,
-            BatchThreads = o.BatchThreads,
-            BatchSize = o.BatchSize,
-            MicroBatchSize = o.MicroBatchSize,
-            StepTokenBudget = o.StepTokenBudget,
-            EnableEmbeddings = o.EnableEmbeddings,
-            EmbeddingContextSize = o.EmbeddingContextSize,
-        };
-    }
+    // A copy, so that every setting (including ones added later) carries over and the configured instance stays as bound.
+    private EngineOptions CloneEngineOptions() => _engineOptions with { ModelPath = ModelPath, ModelName = ServedName };
 
     private JinjaTemplate LoadTemplate(string? source)
     {
