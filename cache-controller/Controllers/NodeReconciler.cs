@@ -162,7 +162,7 @@ internal sealed class NodeReconciler(ClusterState state, SharedInformerFactory i
         var wanted = new HashSet<string>(StringComparer.Ordinal);
         foreach (var e in entries)
         {
-            if (modelStatus is not null && modelStatus.TryGetValue(e.StatusKey, out var s) && s == "ModelDownloaded")
+            if (modelStatus is not null && modelStatus.TryGetValue(e.StatusKey, out var s) && s == ModelStatus.ModelDownloaded)
             {
                 wanted.Add(Keys.PlacementLabel(StorageKey.Compute(e.SourceModelUri)));
             }
