@@ -13,7 +13,7 @@ internal sealed class CacheControllerOptions
     /// <summary>Namespace of the download Jobs and download PVCs (KServe's <c>localModel.jobNamespace</c>).</summary>
     [Required]
     [RegularExpression("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", ErrorMessage = "JobNamespace must be a DNS label")]
-    public string JobNamespace { get; set; } = "kserve-localmodel-jobs";
+    public string JobNamespace { get; set; } = Api.KServeNames.DefaultJobNamespace;
 
     /// <summary>Skip serving PV/PVCs and InferenceService bookkeeping (KServe's <c>localModel.disableVolumeManagement</c>).</summary>
     public bool DisableVolumeManagement { get; set; }

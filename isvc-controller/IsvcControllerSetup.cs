@@ -69,7 +69,7 @@ internal static class IsvcControllerSetup
         {
             var uri = isvc.Spec.Predictor?.Model?.StorageUri;
             var labelled = isvc.Metadata.Labels?.TryGetValue(KServeLabels.LocalModel, out var name) == true && name == cache.Name;
-            if (labelled || (uri is not null && CacheMatcher.Matches(cache.SourceModelUri, uri)))
+            if (labelled || (uri is not null && StorageUri.Matches(cache.SourceModelUri, uri)))
             {
                 yield return ObjectKey.From(isvc);
             }

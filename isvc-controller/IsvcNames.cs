@@ -1,4 +1,5 @@
 using KServe.Node.Api;
+using KServe.Node.Api.V1Beta1;
 
 namespace KServe.Node.IsvcController;
 
@@ -8,9 +9,8 @@ namespace KServe.Node.IsvcController;
 /// </summary>
 internal static class IsvcNames
 {
-    public const string Group = "serving.kserve.io";
-    public const string IsvcApiVersion = "serving.kserve.io/v1beta1";
-    public const string IsvcKind = "InferenceService";
+    public const string IsvcApiVersion = InferenceService.KubeApiVersion;
+    public const string IsvcKind = InferenceService.KubeKind;
 
     // Labels on every child.
     public const string IsvcLabel = KServeLabels.InferenceService;

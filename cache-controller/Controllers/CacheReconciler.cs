@@ -1,11 +1,11 @@
 using k8s;
 using k8s.Models;
+using KServe.Node.Api;
 using KServe.Node.Api.V1Alpha1;
 using KServe.Node.CacheController.Model;
 using KServe.Node.Runtime;
 using Microsoft.Extensions.Logging;
 
-using NodeSelectorMatcher = KServe.Node.CacheController.Model.NodeSelectorMatcher;
 
 namespace KServe.Node.CacheController.Controllers;
 
@@ -122,7 +122,7 @@ internal sealed class CacheReconciler<T>(
 
             string? modelStatus = null;
             state.LocalModelNodes.Get(ObjectKey.Cluster(nodeName))?.Status?.ModelStatus?.TryGetValue(cache.Ref.StatusKey, out modelStatus);
-            memberNodes.Add(new MemberNode(nodeName, NodeSelectorMatcher.IsReady(node), modelStatus, state.RejectionOf(nodeName, cache.Ref)));
+            memberNodes.Add(new MemberNode(nodeName, NodeReadiness.IsReady(node), modelStatus, state.RejectionOf(nodeName, cache.Ref)));
         }
 
         var before = cache.Status?.Conditions?.ToList();

@@ -5,7 +5,6 @@ using KServe.Node.Api.V1Alpha1;
 using KServe.Node.CacheController.Model;
 using KServe.Node.Runtime;
 
-using NodeSelectorMatcher = KServe.Node.CacheController.Model.NodeSelectorMatcher;
 
 namespace KServe.Node.CacheController.Controllers;
 
@@ -151,7 +150,7 @@ internal sealed class ClusterState
 
     /// <summary>The groups a node object matches now (a scan over the groups, which are few).</summary>
     public IEnumerable<string> GroupsMatching(V1Node node) =>
-        Groups.List().Where(g => NodeSelectorMatcher.Matches(g.Spec?.PersistentVolumeSpec, node)).Select(g => g.Metadata.Name);
+        Groups.List().Where(g => g.Selects(node)).Select(g => g.Metadata.Name);
 
     /// <summary>Records the rejections of a node's latest plan; returns the caches whose rejection on the node changed.</summary>
     public IReadOnlyCollection<CacheRef> SetRejections(string node, IReadOnlyDictionary<CacheRef, StorageRejection> rejections)

@@ -1,11 +1,11 @@
 using k8s;
 using k8s.Models;
+using KServe.Node.Api;
 using KServe.Node.Api.V1Alpha1;
 using KServe.Node.CacheController.Model;
 using KServe.Node.Runtime;
 using Microsoft.Extensions.Logging;
 
-using NodeSelectorMatcher = KServe.Node.CacheController.Model.NodeSelectorMatcher;
 
 namespace KServe.Node.CacheController.Controllers;
 
@@ -160,13 +160,13 @@ internal sealed class ControllerSet : IWorkSignals
     /// <summary>Node events that can change a cache's status: add, delete, Ready flip, label change (group membership).</summary>
     private static bool NodeMembershipChanged(ResourceEvent<V1Node> e) =>
         e.Type != ResourceEventType.Updated || e.OldObject is null
-        || NodeSelectorMatcher.IsReady(e.OldObject) != NodeSelectorMatcher.IsReady(e.Object)
+        || NodeReadiness.IsReady(e.OldObject) != NodeReadiness.IsReady(e.Object)
         || !SameLabels(e.OldObject, e.Object, ignorePlacement: true);
 
     /// <summary>Node events that can change its LocalModelNode or labels: the above, plus placement label edits by others.</summary>
     private static bool NodeChangedForPlacement(ResourceEvent<V1Node> e) =>
         e.Type != ResourceEventType.Updated || e.OldObject is null
-        || NodeSelectorMatcher.IsReady(e.OldObject) != NodeSelectorMatcher.IsReady(e.Object)
+        || NodeReadiness.IsReady(e.OldObject) != NodeReadiness.IsReady(e.Object)
         || !SameLabels(e.OldObject, e.Object, ignorePlacement: false)
         || e.OldObject.Metadata.Uid != e.Object.Metadata.Uid;
 
@@ -246,7 +246,7 @@ internal sealed class ControllerSet : IWorkSignals
         var nodes = new HashSet<string>(StringComparer.Ordinal);
         foreach (var node in _state.Nodes.List())
         {
-            if (NodeSelectorMatcher.Matches(group.Spec?.PersistentVolumeSpec, node))
+            if (group.Selects(node))
             {
                 nodes.Add(node.Metadata.Name);
             }

@@ -7,7 +7,6 @@ using KServe.Node.CacheController.Model;
 using KServe.Node.Runtime;
 using Microsoft.Extensions.Logging;
 
-using NodeSelectorMatcher = KServe.Node.CacheController.Model.NodeSelectorMatcher;
 
 namespace KServe.Node.CacheController.Controllers;
 
@@ -57,7 +56,7 @@ internal sealed class NodeReconciler(ClusterState state, SharedInformerFactory i
         }
 
         // 2. Plan.
-        var ready = NodeSelectorMatcher.IsReady(node);
+        var ready = NodeReadiness.IsReady(node);
         var existing = lmn?.Spec?.LocalModels ?? [];
         var present = existing.Select(RefOf).ToHashSet();
         var caches = new Dictionary<CacheRef, CacheObject>();
@@ -163,7 +162,7 @@ internal sealed class NodeReconciler(ClusterState state, SharedInformerFactory i
         var wanted = new HashSet<string>(StringComparer.Ordinal);
         foreach (var e in entries)
         {
-            if (modelStatus is not null && modelStatus.TryGetValue(e.StatusKey, out var s) && s == "ModelDownloaded")
+            if (modelStatus is not null && modelStatus.TryGetValue(e.StatusKey, out var s) && s == ModelStatus.ModelDownloaded)
             {
                 wanted.Add(Keys.PlacementLabel(StorageKey.Compute(e.SourceModelUri)));
             }

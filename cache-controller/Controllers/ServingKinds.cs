@@ -2,6 +2,7 @@ using System.Text.Json.Serialization;
 using k8s;
 using k8s.Models;
 using KServe.Node.Api;
+using KServe.Node.Api.V1Beta1;
 
 namespace KServe.Node.CacheController.Controllers;
 
@@ -9,14 +10,14 @@ namespace KServe.Node.CacheController.Controllers;
 /// An InferenceService seen through its metadata only: the controller needs its labels and annotations, so the
 /// informer keeps nothing else in memory.
 /// </summary>
-[KubernetesEntity(Group = "serving.kserve.io", ApiVersion = "v1beta1", Kind = "InferenceService", PluralName = "inferenceservices")]
+[KubernetesEntity(Group = InferenceService.KubeGroup, ApiVersion = InferenceService.KubeVersion, Kind = InferenceService.KubeKind, PluralName = InferenceService.KubePluralName)]
 internal sealed class InferenceServiceMetadata : IKubernetesObject<V1ObjectMeta>
 {
     [JsonPropertyName("apiVersion")]
-    public string ApiVersion { get; set; } = "serving.kserve.io/v1beta1";
+    public string ApiVersion { get; set; } = InferenceService.KubeApiVersion;
 
     [JsonPropertyName("kind")]
-    public string Kind { get; set; } = "InferenceService";
+    public string Kind { get; set; } = InferenceService.KubeKind;
 
     [JsonPropertyName("metadata")]
     public V1ObjectMeta Metadata { get; set; } = new();

@@ -1,3 +1,5 @@
+using KServe.Node.Api.V1Alpha1;
+
 namespace KServe.Node.CacheController.Model;
 
 /// <summary>
@@ -12,10 +14,10 @@ internal readonly record struct CacheRef(string? Namespace, string Name)
 
     public bool IsNamespaced => !string.IsNullOrEmpty(Namespace);
 
-    public string Kind => IsNamespaced ? "LocalModelNamespaceCache" : "LocalModelCache";
+    public string Kind => IsNamespaced ? LocalModelNamespaceCache.KubeKind : LocalModelCache.KubeKind;
 
     /// <summary>The key of this cache's entry in <c>LocalModelNode.status.modelStatus</c>: <c>name</c> or <c>ns/name</c>.</summary>
-    public string StatusKey => IsNamespaced ? $"{Namespace}/{Name}" : Name;
+    public string StatusKey => Api.StatusKey.For(Name, Namespace);
 
     /// <summary><c>Kind/name</c> or <c>Kind/ns/name</c>, for logs and messages.</summary>
     public override string ToString() => $"{Kind}/{StatusKey}";

@@ -1,34 +1,16 @@
 using System.Globalization;
 using k8s.Models;
+using KServe.Node.Api;
+using KServe.Node.Api.V1Alpha1;
 
 namespace KServe.Node.CacheController.Model;
-
-/// <summary>KServe's <c>NodeStatus</c> enum (cache <c>status.nodeStatus</c> values), exact strings.</summary>
-internal static class NodeStatusValues
-{
-    public const string NotReady = "NodeNotReady";
-    public const string DownloadPending = "NodeDownloadPending";
-    public const string Downloading = "NodeDownloading";
-    public const string Downloaded = "NodeDownloaded";
-    public const string DownloadError = "NodeDownloadError";
-
-    /// <summary>The controller's mapping from a node's <c>ModelStatus</c> (§1.6); missing or unknown is pending.</summary>
-    public static string FromModelStatus(string? modelStatus) => modelStatus switch
-    {
-        "ModelDownloadPending" => DownloadPending,
-        "ModelDownloading" => Downloading,
-        "ModelDownloaded" => Downloaded,
-        "ModelDownloadError" => DownloadError,
-        _ => DownloadPending,
-    };
-}
 
 /// <summary>Condition types and reasons on caches (the status additions of the contracts).</summary>
 internal static class CacheConditions
 {
-    public const string Ready = "Ready";
-    public const string Degraded = "Degraded";
-    public const string StorageLimitExceeded = "StorageLimitExceeded";
+    public const string Ready = LocalModelCacheConditions.Ready;
+    public const string Degraded = LocalModelCacheConditions.Degraded;
+    public const string StorageLimitExceeded = LocalModelCacheConditions.StorageLimitExceeded;
 
     public const string ReasonAllCopiesAvailable = "AllCopiesAvailable";
     public const string ReasonDownloading = "Downloading";
@@ -79,11 +61,11 @@ internal static class CacheStatusCalculator
                 continue;
             }
 
-            nodeStatus[m.Name] = m.Ready ? NodeStatusValues.FromModelStatus(m.ModelStatus) : NodeStatusValues.NotReady;
+            nodeStatus[m.Name] = m.Ready ? ModelStatus.ToNodeStatus(m.ModelStatus) : NodeStatus.NodeNotReady;
         }
 
-        var available = nodeStatus.Values.Count(v => v == NodeStatusValues.Downloaded);
-        var failed = nodeStatus.Where(kv => kv.Value == NodeStatusValues.DownloadError).Select(kv => kv.Key).ToList();
+        var available = nodeStatus.Values.Count(v => v == NodeStatus.NodeDownloaded);
+        var failed = nodeStatus.Where(kv => kv.Value == NodeStatus.NodeDownloadError).Select(kv => kv.Key).ToList();
         var total = nodeStatus.Count;
 
         var desired = new List<V1Condition>(3);
@@ -142,7 +124,7 @@ internal static class CacheStatusCalculator
     private static V1Condition Condition(string type, bool status, string reason, string message) => new()
     {
         Type = type,
-        Status = status ? "True" : "False",
+        Status = status ? ConditionStatus.True : ConditionStatus.False,
         Reason = reason,
         Message = message,
     };

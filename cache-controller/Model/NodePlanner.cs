@@ -1,4 +1,5 @@
 using k8s.Models;
+using KServe.Node.Api;
 
 namespace KServe.Node.CacheController.Model;
 

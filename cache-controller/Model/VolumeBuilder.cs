@@ -13,7 +13,7 @@ internal enum VolumePurpose
 /// <summary>The owner a cache's children point at (a controller owner reference), when they can be owned.</summary>
 internal sealed record CacheOwner(CacheRef Cache, string Uid)
 {
-    public const string ApiVersion = "serving.kserve.io/v1alpha1";
+    public const string ApiVersion = Api.KServeApi.V1Alpha1ApiVersion;
 
     public V1OwnerReference ToReference() => new()
     {

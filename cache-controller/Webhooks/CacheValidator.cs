@@ -100,11 +100,11 @@ internal interface IAdmissionLookups
 /// </summary>
 internal sealed class CacheValidator(IAdmissionLookups lookups)
 {
-    public const string LocalModelLabel = "internal.serving.kserve.io/localmodel";
-    public const string LocalModelNamespaceLabel = "internal.serving.kserve.io/localmodel-namespace";
+    public const string LocalModelLabel = Api.KServeLabels.LocalModel;
+    public const string LocalModelNamespaceLabel = Api.KServeLabels.LocalModelNamespace;
 
-    public const string ClusterCacheKind = "LocalModelCache";
-    public const string NamespaceCacheKind = "LocalModelNamespaceCache";
+    public const string ClusterCacheKind = Api.V1Alpha1.LocalModelCache.KubeKind;
+    public const string NamespaceCacheKind = Api.V1Alpha1.LocalModelNamespaceCache.KubeKind;
 
     public async Task<AdmissionDecision> ValidateClusterCacheAsync(AdmissionRequest request, CancellationToken ct)
     {

@@ -97,7 +97,7 @@ internal static partial class IsvcValidator
             Reject("'MaxReplicas' cannot be less than 0");
         }
 
-        if ((p.MinReplicas ?? 1) > p.MaxReplicas && p.MaxReplicas != 0)
+        if ((p.MinReplicas ?? Api.V1Beta1.InferenceServiceDefaults.MinReplicas) > p.MaxReplicas && p.MaxReplicas != 0)
         {
             Reject("'MinReplicas' cannot be greater than MaxReplicas");
         }

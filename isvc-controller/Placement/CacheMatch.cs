@@ -20,7 +20,7 @@ internal sealed record CacheView
     public IReadOnlyDictionary<string, string> NodeStatus { get; init; } = new Dictionary<string, string>();
 
     /// <summary>Status key of this cache's entries on LocalModelNodes (<c>name</c> or <c>ns/name</c>).</summary>
-    public string StatusKey => Namespace is null ? Name : $"{Namespace}/{Name}";
+    public string StatusKey => Api.StatusKey.For(Name, Namespace);
 
     /// <summary>True when the cache is being deleted (it is no longer offered to new InferenceServices).</summary>
     public bool Deleting { get; init; }
@@ -48,16 +48,16 @@ internal sealed record CacheMatch
     public required string NodeGroup { get; init; }
 
     /// <summary>KServe's serving PVC in the InferenceService namespace: <c>{cache}-{group}</c>.</summary>
-    public string PvcName => $"{Cache.Name}-{NodeGroup}";
+    public string PvcName => KServeNames.ServingPvc(Cache.Name, NodeGroup);
 
     /// <summary>KServe's storage key of the cache's source URI (first 16 hex chars of its SHA-256).</summary>
-    public string StorageKey => CacheMatcher.StorageKey(Cache.SourceModelUri);
+    public string StorageKey => Api.StorageKey.Compute(Cache.SourceModelUri);
 
     /// <summary>The part of the storageUri below the cache's source, e.g. <c>/model1</c>; empty for an exact match.</summary>
     public required string SubPath { get; init; }
 
     /// <summary>subPath of the serving PVC mounted at <c>/mnt/models</c>: <c>models/{key}{sub}</c>.</summary>
-    public string VolumeSubPath => $"models/{StorageKey}{SubPath}";
+    public string VolumeSubPath => KServeNames.ModelSubPath(StorageKey) + SubPath;
 }
 
 /// <summary>
@@ -82,7 +82,7 @@ internal static class CacheMatcher
 
         foreach (var cache in namespaceCaches.Concat(clusterCaches))
         {
-            if (cache.Deleting || cache.NodeGroups.Count == 0 || !Matches(cache.SourceModelUri, storageUri))
+            if (cache.Deleting || cache.NodeGroups.Count == 0 || !StorageUri.Matches(cache.SourceModelUri, storageUri))
             {
                 continue;
             }
@@ -99,12 +99,6 @@ internal static class CacheMatcher
         return null;
     }
 
-    /// <summary>
-    /// KServe's MatchStorageURI: after stripping one trailing slash from each, equal, or the storageUri continues
-    /// the cached URI at a <c>/</c> (so <c>gs://b/model-evil</c> does not match <c>gs://b/model</c>).
-    /// </summary>
-    public static bool Matches(string cachedUri, string storageUri) => StorageUri.Matches(cachedUri, storageUri);
-
     /// <summary>The storageUri below the cached URI, e.g. <c>/model1</c>, or empty for the same folder.</summary>
     public static string SubPath(string cachedUri, string storageUri)
     {
@@ -112,9 +106,6 @@ internal static class CacheMatcher
         var s = TrimOneSlash(storageUri);
         return s.Length > c.Length ? s[c.Length..] : "";
     }
-
-    /// <summary>KServe's storage key: the first 16 lowercase hex characters of SHA-256 of the exact URI bytes.</summary>
-    public static string StorageKey(string uri) => Api.StorageKey.Compute(uri);
 
     private static string TrimOneSlash(string s) => s.EndsWith('/') ? s[..^1] : s;
 }

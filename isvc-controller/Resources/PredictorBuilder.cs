@@ -84,7 +84,7 @@ internal static class PredictorBuilder
         var stopped = string.Equals(isvc.Annotation(IsvcNames.StopAnnotation), "true", StringComparison.OrdinalIgnoreCase);
         var autoscaler = isvc.Annotation(IsvcNames.AutoscalerClassAnnotation) ?? "hpa";
         var run = podsAllowed && !stopped;
-        var min = isvc.Predictor.MinReplicas ?? 1;
+        var min = isvc.Predictor.MinReplicas ?? Api.V1Beta1.InferenceServiceDefaults.MinReplicas;
 
         var pod = BuildPod(isvc, options, cache, out var source);
         var podLabels = new Dictionary<string, string>(labels) { [IsvcNames.AppLabel] = $"isvc.{name}" };
@@ -323,7 +323,7 @@ internal static class PredictorBuilder
     private static V2HorizontalPodAutoscaler BuildHpa(IsvcSpec isvc, IsvcControllerOptions options, string name, Dictionary<string, string> labels, Dictionary<string, string> annotations, V1OwnerReference owner)
     {
         var p = isvc.Predictor;
-        var min = Math.Max(1, p.MinReplicas ?? 1);
+        var min = Math.Max(1, p.MinReplicas ?? Api.V1Beta1.InferenceServiceDefaults.MinReplicas);
         return new V2HorizontalPodAutoscaler
         {
             ApiVersion = "autoscaling/v2",

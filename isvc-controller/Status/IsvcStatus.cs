@@ -60,10 +60,10 @@ internal sealed record StatusInputs
 /// </summary>
 internal static class IsvcStatus
 {
-    public const string PredictorReady = "PredictorReady";
-    public const string IngressReady = "IngressReady";
+    public const string PredictorReady = Api.V1Beta1.InferenceServiceConditions.PredictorReady;
+    public const string IngressReady = Api.V1Beta1.InferenceServiceConditions.IngressReady;
     public const string ModelCached = "ModelCached";
-    public const string Ready = "Ready";
+    public const string Ready = Api.V1Beta1.InferenceServiceConditions.Ready;
 
     public static List<Condition> Conditions(StatusInputs s, IsvcControllerOptions options, DateTimeOffset now)
     {

@@ -6,11 +6,20 @@ namespace KServe.Node.Api;
 /// <summary>
 /// Kubernetes node-selector semantics (<c>MatchNodeSelectorTerms</c>): the terms are ORed, the
 /// requirements inside a term are ANDed. A null selector, an empty term list or an empty term matches no
-/// node; a malformed requirement makes its term not match. Used to decide which nodes belong to a
-/// LocalModelNodeGroup (its PV template's <c>nodeAffinity.required</c>, spec §1.4).
+/// node; a malformed requirement (no key, a value count its operator does not take, an unknown operator,
+/// a <c>matchFields</c> key other than <c>metadata.name</c>) makes its term not match, as the scheduler
+/// skips a term it cannot parse. Used to decide which nodes belong to a LocalModelNodeGroup (its PV
+/// template's <c>nodeAffinity.required</c>, spec §1.4).
 /// </summary>
 public static class NodeSelectorMatcher
 {
+    /// <summary>
+    /// True when <paramref name="node"/> satisfies the PV spec's <c>nodeAffinity.required</c>; a spec with no
+    /// node affinity or no required selector matches no node.
+    /// </summary>
+    public static bool Matches(V1PersistentVolumeSpec? pvSpec, V1Node node) =>
+        Matches(pvSpec?.NodeAffinity?.Required, node);
+
     /// <summary>True when <paramref name="node"/> satisfies <paramref name="selector"/>.</summary>
     public static bool Matches(V1NodeSelector? selector, V1Node node)
     {
@@ -41,8 +50,13 @@ public static class NodeSelectorMatcher
         foreach (var r in expressions)
         {
             string? value = null;
-            var has = r?.Key is not null && labels is not null && labels.TryGetValue(r.Key, out value);
-            if (r is null || !RequirementMatches(r.OperatorProperty, r.Values, has, value))
+            if (r is null || string.IsNullOrEmpty(r.Key))
+            {
+                return false;
+            }
+
+            var has = labels is not null && labels.TryGetValue(r.Key, out value);
+            if (!RequirementMatches(r.OperatorProperty, r.Values, has, value))
             {
                 return false;
             }
@@ -50,9 +64,9 @@ public static class NodeSelectorMatcher
 
         foreach (var r in fields)
         {
-            // Kubernetes supports only metadata.name here, with In and NotIn.
+            // Kubernetes supports only metadata.name here, with In and NotIn and exactly one value.
             if (r is null || r.Key != "metadata.name" || r.OperatorProperty is not ("In" or "NotIn")
-                || !RequirementMatches(r.OperatorProperty, r.Values, true, nodeName))
+                || r.Values is not { Count: 1 } || !RequirementMatches(r.OperatorProperty, r.Values, true, nodeName))
             {
                 return false;
             }
@@ -93,10 +107,13 @@ public static class NodeSelectorMatcher
 /// <summary>Node readiness as the LocalModel controller sees it (spec §2.2).</summary>
 public static class NodeReadiness
 {
-    /// <summary>True when the node's <c>Ready</c> condition is <c>True</c>; a node without conditions is not ready.</summary>
+    /// <summary>
+    /// True when the node's <c>Ready</c> condition is <c>True</c>; a node without one is not ready. Like
+    /// Kubernetes' <c>GetNodeCondition</c>, the first condition of the type decides.
+    /// </summary>
     public static bool IsReady(V1Node node)
     {
         ArgumentNullException.ThrowIfNull(node);
-        return node.Status?.Conditions?.Any(c => c.Type == "Ready" && c.Status == "True") == true;
+        return node.Status?.Conditions?.FirstOrDefault(c => c?.Type == "Ready")?.Status == "True";
     }
 }

@@ -39,7 +39,7 @@ internal static class DownloadCommand
         try
         {
             Directory.CreateDirectory(dest);
-            var key = ModelStore.StorageKeyOf(uri);
+            var key = Api.StorageKey.Compute(uri);
             var stagingRoot = Path.Combine(dest, StagingFolder);
             Directory.CreateDirectory(stagingRoot);
             foreach (var other in Directory.GetDirectories(stagingRoot).Where(d => Path.GetFileName(d) != key))

@@ -12,16 +12,16 @@ namespace KServe.Node.Agent.Engine;
 /// <param name="Settings">Credentials and endpoints resolved for this entry.</param>
 internal sealed record ModelSpec(string StatusKey, string Uri, FileFilter Filter, SourceSettings Settings)
 {
-    public string StorageKey { get; } = ModelStore.StorageKeyOf(Uri);
+    public string StorageKey { get; } = Api.StorageKey.Compute(Uri);
 }
 
-/// <summary>KServe's ModelStatus enum strings, exactly.</summary>
+/// <summary>KServe's ModelStatus enum strings (<see cref="Api.V1Alpha1.ModelStatus"/>) the agent reports; never empty.</summary>
 internal static class ModelStates
 {
-    public const string Pending = "ModelDownloadPending";
-    public const string Downloading = "ModelDownloading";
-    public const string Downloaded = "ModelDownloaded";
-    public const string Error = "ModelDownloadError";
+    public const string Pending = Api.V1Alpha1.ModelStatus.ModelDownloadPending;
+    public const string Downloading = Api.V1Alpha1.ModelStatus.ModelDownloading;
+    public const string Downloaded = Api.V1Alpha1.ModelStatus.ModelDownloaded;
+    public const string Error = Api.V1Alpha1.ModelStatus.ModelDownloadError;
 
     public static readonly string[] All = [Pending, Downloading, Downloaded, Error];
 }

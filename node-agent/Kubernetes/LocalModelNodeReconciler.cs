@@ -15,7 +15,7 @@ internal sealed class AgentNodeSettings
 {
     public string NodeName { get; init; } = "";
     public string PodNamespace { get; init; } = "kserve";
-    public string JobNamespace { get; set; } = "kserve-localmodel-jobs";
+    public string JobNamespace { get; set; } = Api.KServeNames.DefaultJobNamespace;
     public string StorageSpecSecretName { get; set; } = "storage-config";
     public TimeSpan Frequency { get; set; } = TimeSpan.FromSeconds(60);
 }

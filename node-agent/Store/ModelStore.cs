@@ -1,5 +1,4 @@
 using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
 using KServe.Node.Agent.Sources;
 
@@ -237,7 +236,4 @@ internal sealed class ModelStore
     private static string CheckKey(string key) => IsSafeName(key)
         ? key
         : throw new ArgumentException($"invalid storage key '{key}'", nameof(key));
-
-    /// <summary>KServe's storage key: the first 16 lower-case hex characters of sha256(uri), no normalisation.</summary>
-    public static string StorageKeyOf(string uri) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(uri)))[..16];
 }

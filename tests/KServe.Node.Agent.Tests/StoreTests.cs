@@ -77,11 +77,4 @@ public sealed class StoreTests
     [InlineData("config.json", "sub/config.json", false)]
     [InlineData("?.bin", "a.bin", true)]
     public void Globs_follow_fnmatch(string pattern, string path, bool expected) => Assert.Equal(expected, Glob.Matches(pattern, path));
-
-    [Fact]
-    public void Storage_key_is_kserves()
-    {
-        Assert.Equal(KServe.Node.Api.StorageKey.Compute("s3://mybucket/mymodel"), ModelStore.StorageKeyOf("s3://mybucket/mymodel"));
-        Assert.NotEqual(ModelStore.StorageKeyOf("s3://foo"), ModelStore.StorageKeyOf("s3://foo/"));
-    }
 }

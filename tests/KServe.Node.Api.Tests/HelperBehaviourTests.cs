@@ -89,10 +89,19 @@ public sealed class NodeSelectorMatcherTests
     [InlineData("Gt", new[] { "4" }, "8", true)]
     [InlineData("Gt", new[] { "8" }, "8", false)]
     [InlineData("Lt", new[] { "8" }, "4", true)]
+    [InlineData("Lt", new[] { "9" }, "8", true)]
+    [InlineData("Lt", new[] { "8" }, "8", false)]
     [InlineData("Gt", new[] { "4" }, "eight", false)]
+    [InlineData("Gt", new[] { "1" }, "gpu1", false)]
+    [InlineData("Gt", new[] { "four" }, "8", false)]
+    [InlineData("Gt", new[] { "4" }, " 8", false)]
+    [InlineData("Gt", new string[0], "8", false)]
     [InlineData("Gt", new[] { "4", "5" }, "8", false)]
     [InlineData("In", new string[0], "x", false)]
+    [InlineData("NotIn", new string[0], "x", false)]
+    [InlineData("NotIn", new string[0], null, false)]
     [InlineData("Exists", new[] { "x" }, "x", false)]
+    [InlineData("DoesNotExist", new[] { "x" }, null, false)]
     [InlineData("Matches", new[] { "x" }, "x", false)]
     public void Operators_follow_kubernetes_semantics(string op, string[] values, string? label, bool expected)
     {
@@ -111,15 +120,47 @@ public sealed class NodeSelectorMatcherTests
         Assert.True(NodeSelectorMatcher.Matches(selector, Node("n", ("gpu", "a100"), ("zone", "z1"))));
         Assert.False(NodeSelectorMatcher.Matches(selector, Node("n", ("gpu", "a100"), ("zone", "z2"))));
         Assert.True(NodeSelectorMatcher.Matches(selector, Node("n", ("gpu", "h100"))));
+
+        var gpu1 = Node("n1", ("node.kubernetes.io/instance-type", "gpu1"), ("cores", "8"));
+        Assert.False(NodeSelectorMatcher.Matches(Selector(Term(Req("cores", "Exists"), Req("node.kubernetes.io/instance-type", "In", "gpu2"))), gpu1));
+        Assert.True(NodeSelectorMatcher.Matches(Selector(Term(Req("node.kubernetes.io/instance-type", "In", "gpu2")), Term(Req("cores", "In", "8"))), gpu1));
+    }
+
+    [Fact]
+    public void A_malformed_term_matches_nothing_but_the_other_terms_still_count()
+    {
+        var node = Node("n", ("gpu", "a100"));
+        var malformed = Term(Req("gpu", "In", "a100"), Req("zone", "Exists", "z1"));
+
+        Assert.False(NodeSelectorMatcher.Matches(Selector(malformed), node));
+        Assert.True(NodeSelectorMatcher.Matches(Selector(malformed, Term(Req("gpu", "Exists"))), node));
+        Assert.False(NodeSelectorMatcher.Matches(Selector(Term(Req("", "DoesNotExist"))), node));
+        Assert.False(NodeSelectorMatcher.Matches(Selector(Term(new V1NodeSelectorRequirement { OperatorProperty = "DoesNotExist" })), node));
+        Assert.False(NodeSelectorMatcher.Matches(Selector(new V1NodeSelectorTerm { MatchExpressions = [null!] }), node));
     }
 
     [Fact]
     public void Empty_or_missing_selectors_and_terms_match_nothing()
     {
         var node = Node("n", ("gpu", "a100"));
-        Assert.False(NodeSelectorMatcher.Matches(null, node));
+        Assert.False(NodeSelectorMatcher.Matches((V1NodeSelector?)null, node));
         Assert.False(NodeSelectorMatcher.Matches(Selector(), node));
         Assert.False(NodeSelectorMatcher.Matches(Selector(new V1NodeSelectorTerm()), node));
+        Assert.False(NodeSelectorMatcher.Matches(Selector(new V1NodeSelectorTerm { MatchExpressions = [], MatchFields = [] }), node));
+    }
+
+    [Fact]
+    public void A_pv_spec_without_required_node_affinity_matches_no_node()
+    {
+        // Spec §1.4: "A PV spec with no nodeAffinity or no required term matches no node."
+        var node = Node("n", ("gpu", "a100"));
+        Assert.False(NodeSelectorMatcher.Matches((V1PersistentVolumeSpec?)null, node));
+        Assert.False(NodeSelectorMatcher.Matches(new V1PersistentVolumeSpec(), node));
+        Assert.False(NodeSelectorMatcher.Matches(new V1PersistentVolumeSpec { NodeAffinity = new V1VolumeNodeAffinity() }, node));
+
+        var pv = new V1PersistentVolumeSpec { NodeAffinity = new V1VolumeNodeAffinity { Required = Selector(Term(Req("gpu", "In", "a100"))) } };
+        Assert.True(NodeSelectorMatcher.Matches(pv, node));
+        Assert.False(NodeSelectorMatcher.Matches(pv, Node("n", ("gpu", "t4"))));
     }
 
     [Fact]
@@ -128,8 +169,34 @@ public sealed class NodeSelectorMatcherTests
         var byName = Selector(new V1NodeSelectorTerm { MatchFields = [Req("metadata.name", "In", "gpu-node-7")] });
         Assert.True(NodeSelectorMatcher.Matches(byName, Node("gpu-node-7")));
         Assert.False(NodeSelectorMatcher.Matches(byName, Node("gpu-node-8")));
+        var notByName = Selector(new V1NodeSelectorTerm { MatchFields = [Req("metadata.name", "NotIn", "gpu-node-7")] });
+        Assert.False(NodeSelectorMatcher.Matches(notByName, Node("gpu-node-7")));
+        Assert.True(NodeSelectorMatcher.Matches(notByName, Node("gpu-node-8")));
         var unsupported = Selector(new V1NodeSelectorTerm { MatchFields = [Req("metadata.uid", "In", "x")] });
         Assert.False(NodeSelectorMatcher.Matches(unsupported, Node("x")));
+        var exists = Selector(new V1NodeSelectorTerm { MatchFields = [Req("metadata.name", "Exists")] });
+        Assert.False(NodeSelectorMatcher.Matches(exists, Node("x")));
+    }
+
+    [Fact]
+    public void Match_fields_take_exactly_one_value()
+    {
+        // Kubernetes' nodeSelectorRequirementsAsFieldSelector: In and NotIn on a field need exactly one
+        // value; any other count makes the term invalid, so it matches no node.
+        var twoNames = Selector(new V1NodeSelectorTerm { MatchFields = [Req("metadata.name", "In", "n1", "n2")] });
+        Assert.False(NodeSelectorMatcher.Matches(twoNames, Node("n1")));
+        Assert.False(NodeSelectorMatcher.Matches(twoNames, Node("n3")));
+        var noName = Selector(new V1NodeSelectorTerm { MatchFields = [Req("metadata.name", "NotIn")] });
+        Assert.False(NodeSelectorMatcher.Matches(noName, Node("n1")));
+    }
+
+    [Fact]
+    public void Match_expressions_and_match_fields_of_one_term_are_anded()
+    {
+        var term = new V1NodeSelectorTerm { MatchExpressions = [Req("gpu", "In", "a100")], MatchFields = [Req("metadata.name", "In", "gpu-node-7")] };
+        Assert.True(NodeSelectorMatcher.Matches(Selector(term), Node("gpu-node-7", ("gpu", "a100"))));
+        Assert.False(NodeSelectorMatcher.Matches(Selector(term), Node("gpu-node-8", ("gpu", "a100"))));
+        Assert.False(NodeSelectorMatcher.Matches(Selector(term), Node("gpu-node-7", ("gpu", "t4"))));
     }
 
     [Fact]
@@ -152,10 +219,32 @@ public sealed class NodeSelectorMatcherTests
     {
         var node = Node("n");
         Assert.False(NodeReadiness.IsReady(node));
-        node.Status = new V1NodeStatus { Conditions = [new V1NodeCondition { Type = "Ready", Status = "False" }] };
+        node.Status = new V1NodeStatus();
+        Assert.False(NodeReadiness.IsReady(node));
+        node.Status.Conditions = [new V1NodeCondition { Type = "MemoryPressure", Status = "True" }];
+        Assert.False(NodeReadiness.IsReady(node));
+        node.Status.Conditions = [new V1NodeCondition { Type = "Ready", Status = "False" }];
+        Assert.False(NodeReadiness.IsReady(node));
+        node.Status.Conditions[0].Status = "Unknown";
         Assert.False(NodeReadiness.IsReady(node));
         node.Status.Conditions[0].Status = "True";
         Assert.True(NodeReadiness.IsReady(node));
+    }
+
+    [Fact]
+    public void Readiness_reads_the_first_ready_condition()
+    {
+        // As Kubernetes' GetNodeCondition: the first condition of the type decides.
+        var node = Node("n");
+        node.Status = new V1NodeStatus
+        {
+            Conditions =
+            [
+                new V1NodeCondition { Type = "Ready", Status = "False" },
+                new V1NodeCondition { Type = "Ready", Status = "True" },
+            ],
+        };
+        Assert.False(NodeReadiness.IsReady(node));
     }
 }
 

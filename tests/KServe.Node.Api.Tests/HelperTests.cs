@@ -30,6 +30,13 @@ public sealed class StorageKeyTests
         Assert.All(new[] { "x", "s3://bucket/a/very/long/path/" + new string('x', 500) }, u => Assert.Equal(16, StorageKey.Compute(u).Length));
     }
 
+    [Fact]
+    public void Storage_key_agrees_with_sha256_computed_here()
+    {
+        var expected = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData("s3://foo"u8))[..16];
+        Assert.Equal(expected, StorageKey.Compute("s3://foo"));
+    }
+
     [Theory]
     [InlineData("83fbff445b51876f", true)]
     [InlineData("83FBFF445B51876F", false)]
@@ -58,10 +65,12 @@ public sealed class StorageUriMatchTests
     [InlineData("gs://bucket/model", "gs://bucket/model2", false)]
     [InlineData("gs://bucket/model", "gs://bucket/foo", false)]
     [InlineData("gs://b/model", "gs://b/model-evil", false)]
+    [InlineData("gs://bucket/model", "gs://bucket/model-evil", false)]
     [InlineData("gs://bucket/model", "gs://bucket", false)]
     [InlineData("foo:bar:baz", "foo:bar:baz", true)]
     [InlineData("foo:bar:baz", "foo:bar:qux", false)]
     [InlineData("GS://bucket/model", "gs://bucket/model", false)]
+    [InlineData("S3://b/m", "s3://b/m", false)]
     [InlineData("s3://foo/", "s3://foo/model1", true)]
     [InlineData("gs://bucket/model", "gs://bucket/model//x", true)]
     public void Matches_follows_kserve_MatchStorageURI(string cacheUri, string storageUri, bool expected)

@@ -96,11 +96,11 @@ public sealed class PredictorBuilderTests
         Assert.Equal("llama-gpu", vol.PersistentVolumeClaim.ClaimName);
         Assert.True(vol.PersistentVolumeClaim.ReadOnlyProperty);
         var mount = pod.Containers[0].VolumeMounts.Single(m => m.Name == "kserve-pvc-source");
-        Assert.Equal(("/mnt/models", $"models/{CacheMatcher.StorageKey("hf://org/model")}/sub", true), (mount.MountPath, mount.SubPath, mount.ReadOnlyProperty == true));
+        Assert.Equal(("/mnt/models", $"models/{Api.StorageKey.Compute("hf://org/model")}/sub", true), (mount.MountPath, mount.SubPath, mount.ReadOnlyProperty == true));
 
         var term = Assert.Single(pod.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms);
         var expr = Assert.Single(term.MatchExpressions);
-        Assert.Equal(($"model.kserve-node.io/{CacheMatcher.StorageKey("hf://org/model")}", "In", "true"), (expr.Key, expr.OperatorProperty, Assert.Single(expr.Values)));
+        Assert.Equal(($"model.kserve-node.io/{Api.StorageKey.Compute("hf://org/model")}", "In", "true"), (expr.Key, expr.OperatorProperty, Assert.Single(expr.Values)));
     }
 
     [Fact]

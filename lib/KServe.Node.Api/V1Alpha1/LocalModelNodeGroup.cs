@@ -45,7 +45,7 @@ public sealed class LocalModelNodeGroup : IKubernetesObject<V1ObjectMeta>, ISpec
     /// <c>nodeAffinity.required</c> selects it. No affinity or no required term matches no node (spec §1.4).
     /// </summary>
     public bool Selects(V1Node node) =>
-        NodeSelectorMatcher.Matches(Spec?.PersistentVolumeSpec?.NodeAffinity?.Required, node);
+        NodeSelectorMatcher.Matches(Spec?.PersistentVolumeSpec, node);
 
     /// <summary>Validates spec and status; every error names its JSON path.</summary>
     public IReadOnlyList<ValidationError> Validate()

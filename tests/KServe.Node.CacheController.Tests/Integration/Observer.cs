@@ -85,53 +85,37 @@ internal sealed class Observer<T> : IAsyncDisposable
     }
 
     /// <summary>Waits until some object satisfies <paramref name="condition"/>.</summary>
-    public async Task<T> WaitAnyAsync(Func<T, bool> condition, string what, TimeSpan? timeout = null)
-    {
-        var tcs = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
-        void Check()
-        {
-            if (_informer.List().FirstOrDefault(condition) is { } found)
-            {
-                tcs.TrySetResult(found);
-            }
-        }
-
-        lock (_lock)
-        {
-            _waiters.Add(Check);
-        }
-
-        try
-        {
-            Check();
-            return await tcs.Task.WaitAsync(timeout ?? DefaultTimeout);
-        }
-        catch (TimeoutException)
-        {
-            throw new TimeoutException($"{typeof(T).Name}: {what} not seen among {_informer.Count} object(s)");
-        }
-        finally
-        {
-            lock (_lock)
-            {
-                _waiters.Remove(Check);
-            }
-        }
-    }
+    public Task<T> WaitAnyAsync(Func<T, bool> condition, string what, TimeSpan? timeout = null) =>
+        WaitForAsync(
+            () => _informer.List().FirstOrDefault(condition) is { } found ? (true, found) : (false, null!),
+            () => $"{typeof(T).Name}: {what} not seen among {_informer.Count} object(s)",
+            timeout);
 
     /// <summary>Waits until the object is gone.</summary>
     public Task WaitGoneAsync(ObjectKey key, string what, TimeSpan? timeout = null) =>
         WaitStateAsync(key, o => o is null, what, timeout);
 
-    private async Task<T?> WaitStateAsync(ObjectKey key, Func<T?, bool> condition, string what, TimeSpan? timeout)
+    private Task<T?> WaitStateAsync(ObjectKey key, Func<T?, bool> condition, string what, TimeSpan? timeout) =>
+        WaitForAsync(
+            () => _informer.Get(key) is var current && condition(current) ? (true, current) : (false, null),
+            () => _informer.Get(key) is { } last
+                ? $"{typeof(T).Name} {key}: {what} not reached; last seen: {KubernetesJson.Serialize(last)}"
+                : $"{typeof(T).Name} {key}: {what} not reached; last seen: absent",
+            timeout);
+
+    /// <summary>
+    /// Re-evaluates <paramref name="probe"/> now and after every informer event until it reports done; on
+    /// timeout, throws with <paramref name="timeoutMessage"/>, computed then.
+    /// </summary>
+    private async Task<TResult> WaitForAsync<TResult>(Func<(bool Done, TResult Value)> probe, Func<string> timeoutMessage, TimeSpan? timeout)
     {
-        var tcs = new TaskCompletionSource<T?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var tcs = new TaskCompletionSource<TResult>(TaskCreationOptions.RunContinuationsAsynchronously);
         void Check()
         {
-            var current = _informer.Get(key);
-            if (condition(current))
+            var (done, value) = probe();
+            if (done)
             {
-                tcs.TrySetResult(current);
+                tcs.TrySetResult(value);
             }
         }
 
@@ -147,8 +131,7 @@ internal sealed class Observer<T> : IAsyncDisposable
         }
         catch (TimeoutException)
         {
-            var last = _informer.Get(key);
-            throw new TimeoutException($"{typeof(T).Name} {key}: {what} not reached; last seen: {(last is null ? "absent" : KubernetesJson.Serialize(last))}");
+            throw new TimeoutException(timeoutMessage());
         }
         finally
         {

@@ -88,15 +88,4 @@ public sealed class CacheStatusCalculatorTests
         Assert.Equal(T0, Get(flipped, "Degraded").LastTransitionTime);
         Assert.Equal(["Ready"], ConditionSet.Flipped(same.Conditions, flipped.Conditions).Select(c => c.Type));
     }
-
-    [Fact]
-    public void Model_status_maps_to_node_status_as_KServe_does()
-    {
-        Assert.Equal("NodeDownloadPending", NodeStatusValues.FromModelStatus("ModelDownloadPending"));
-        Assert.Equal("NodeDownloading", NodeStatusValues.FromModelStatus("ModelDownloading"));
-        Assert.Equal("NodeDownloaded", NodeStatusValues.FromModelStatus("ModelDownloaded"));
-        Assert.Equal("NodeDownloadError", NodeStatusValues.FromModelStatus("ModelDownloadError"));
-        Assert.Equal("NodeDownloadPending", NodeStatusValues.FromModelStatus(null));
-        Assert.Equal("NodeDownloadPending", NodeStatusValues.FromModelStatus("Weird"));
-    }
 }

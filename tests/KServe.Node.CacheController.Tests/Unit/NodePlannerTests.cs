@@ -25,7 +25,7 @@ public sealed class NodePlannerTests
     private static CacheModel Cache(string name, long size, int minute, params string[] groups) =>
         new(CacheRef.Cluster(name), "key-" + name, size, groups, T0.AddMinutes(minute));
 
-    private static readonly V1Node Node = NodeSelectorMatcherTests.Node("n", new() { ["type"] = "gpu" });
+    private static readonly V1Node Node = new() { Metadata = new V1ObjectMeta { Name = "n", Labels = new Dictionary<string, string> { ["type"] = "gpu" } } };
 
     [Fact]
     public void A_cache_reaches_a_node_through_the_first_of_its_groups_the_node_belongs_to()

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Text.Json.Nodes;
 using k8s;
+using KServe.Node.Api.Serialization;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -106,7 +107,7 @@ public sealed class TestApiServer : IAsyncDisposable
         foreach (var file in files)
         {
             var text = await File.ReadAllTextAsync(file, ct);
-            foreach (var doc in YamlJson.Documents(text))
+            foreach (var doc in YamlJson.ParseAll(text).OfType<JsonObject>())
             {
                 if (doc["kind"]?.GetValue<string>() != "CustomResourceDefinition")
                 {
