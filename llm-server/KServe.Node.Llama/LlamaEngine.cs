@@ -38,6 +38,8 @@ public sealed unsafe partial class LlamaEngine : IAsyncDisposable
     private readonly byte[] _pieceBuffer = new byte[256];
     private LlamaBatch _batch;
     private SafeLlamaContextHandle? _embedCtx;
+    private readonly CpuThreadpool? _threadpool;
+    private readonly CpuThreadpool? _threadpoolBatch;
     private long _nextRequestId;
     private long _admitCounter;
     private int _queued;
@@ -53,6 +55,19 @@ public sealed unsafe partial class LlamaEngine : IAsyncDisposable
         _model = model;
         _ctx = ctx;
         Model = info;
+        // A persistent pool (as llama-server has): without one ggml starts and joins its threads on every decode.
+        var batchThreads = options.BatchThreads > 0 ? options.BatchThreads : options.Threads;
+        if (batchThreads != options.Threads)
+        {
+            _threadpoolBatch = CpuThreadpool.TryCreate(batchThreads, paused: false);
+        }
+
+        _threadpool = CpuThreadpool.TryCreate(options.Threads, paused: _threadpoolBatch != null);
+        if (_threadpool != null)
+        {
+            NativeMethods.llama_attach_threadpool(ctx, _threadpool.Handle, _threadpoolBatch?.Handle ?? IntPtr.Zero);
+        }
+
         _vocab = NativeMethods.llama_model_get_vocab(model);
         _memory = NativeMethods.llama_get_memory(ctx);
         _nVocab = NativeMethods.llama_vocab_n_tokens(_vocab);
@@ -346,6 +361,8 @@ public sealed unsafe partial class LlamaEngine : IAsyncDisposable
         _thread.Join();
         _embedCtx?.Dispose();
         _ctx.Dispose();
+        _threadpool?.Dispose();
+        _threadpoolBatch?.Dispose();
         _model.Dispose();
         NativeMethods.llama_batch_free(_batch);
         _batch = default;

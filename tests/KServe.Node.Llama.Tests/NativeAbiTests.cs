@@ -17,6 +17,25 @@ public sealed class NativeAbiTests(EngineFixture fixture) : IClassFixture<Engine
         Assert.Equal(56, Unsafe.SizeOf<LlamaBatch>());
         Assert.Equal(1, Unsafe.SizeOf<LlamaSamplerChainParams>());
         Assert.Equal(8, Unsafe.SizeOf<LlamaLogitBias>());
+        Assert.Equal(528, Unsafe.SizeOf<GgmlThreadpoolParams>());
+    }
+
+    [Fact]
+    public void Threadpool_params_match_the_C_header_and_defaults()
+    {
+        Assert.Equal(512, Offset<GgmlThreadpoolParams>(nameof(GgmlThreadpoolParams.NThreads)));
+        Assert.Equal(516, Offset<GgmlThreadpoolParams>(nameof(GgmlThreadpoolParams.Priority)));
+        Assert.Equal(520, Offset<GgmlThreadpoolParams>(nameof(GgmlThreadpoolParams.Poll)));
+        Assert.Equal(524, Offset<GgmlThreadpoolParams>(nameof(GgmlThreadpoolParams.StrictCpu)));
+        Assert.Equal(525, Offset<GgmlThreadpoolParams>(nameof(GgmlThreadpoolParams.Paused)));
+
+        _ = fixture.Engine; // the fixture has loaded the library
+        NativeMethods.ggml_threadpool_params_init(out var p, 3);
+        Assert.Equal(3, p.NThreads);
+        Assert.Equal(0, p.Priority);
+        Assert.Equal(50u, p.Poll);
+        Assert.Equal(0, p.StrictCpu);
+        Assert.Equal(0, p.Paused);
     }
 
     [Fact]

@@ -738,6 +738,10 @@ public sealed unsafe partial class LlamaEngine
             cp.NoPerf = 1;
             cp.NOutputsMaxPerSeq = 0; // pooling reads every token's output
             _embedCtx = SafeLlamaContextHandle.Create(_model, cp);
+            if (_threadpool != null)
+            {
+                NativeMethods.llama_attach_threadpool(_embedCtx, _threadpool.Handle, _threadpoolBatch?.Handle ?? IntPtr.Zero);
+            }
             _embedBatch = NativeMethods.llama_batch_init(_options.EmbeddingContextSize, 0, 1);
         }
 

@@ -86,6 +86,7 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Llama)] internal static partial void llama_batch_free(LlamaBatch batch);
     [LibraryImport(Llama)] internal static partial int llama_decode(SafeLlamaContextHandle ctx, LlamaBatch batch);
     [LibraryImport(Llama)] internal static partial void llama_synchronize(SafeLlamaContextHandle ctx);
+    [LibraryImport(Llama)] internal static partial void llama_attach_threadpool(SafeLlamaContextHandle ctx, IntPtr threadpool, IntPtr threadpoolBatch);
     [LibraryImport(Llama)] internal static partial float* llama_get_logits_ith(SafeLlamaContextHandle ctx, int i);
     [LibraryImport(Llama)] internal static partial float* llama_get_embeddings_seq(SafeLlamaContextHandle ctx, int seqId);
     [LibraryImport(Llama)] internal static partial float* llama_get_embeddings_ith(SafeLlamaContextHandle ctx, int i);
@@ -111,6 +112,13 @@ internal static unsafe partial class NativeMethods
     internal static partial void ggml_backend_load_all_from_path(string dir);
 
     [LibraryImport(Ggml)] internal static partial nuint ggml_backend_dev_count();
+    [LibraryImport(Ggml)] internal static partial IntPtr ggml_backend_dev_by_type(int type);
+    [LibraryImport(GgmlBase)] internal static partial IntPtr ggml_backend_dev_backend_reg(IntPtr device);
+
+    [LibraryImport(GgmlBase, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial IntPtr ggml_backend_reg_get_proc_address(IntPtr reg, string name);
+
+    [LibraryImport(GgmlBase)] internal static partial void ggml_threadpool_params_init(out GgmlThreadpoolParams parameters, int nThreads);
     [LibraryImport(Ggml)] internal static partial IntPtr ggml_backend_dev_get(nuint index);
     [LibraryImport(GgmlBase)] internal static partial IntPtr ggml_backend_dev_name(IntPtr device);
     [LibraryImport(GgmlBase)] internal static partial IntPtr ggml_backend_dev_description(IntPtr device);

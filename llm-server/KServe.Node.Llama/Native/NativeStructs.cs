@@ -88,6 +88,18 @@ internal struct LlamaLogitBias
     public float Bias;
 }
 
+/// <summary>Mirror of ggml.h's <c>ggml_threadpool_params</c> (GGML_MAX_N_THREADS = 512).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct GgmlThreadpoolParams
+{
+    public fixed byte CpuMask[512];
+    public int NThreads;
+    public int Priority;
+    public uint Poll;
+    public byte StrictCpu;
+    public byte Paused;
+}
+
 [StructLayout(LayoutKind.Sequential)]
 internal struct LlamaSamplerChainParams
 {
