@@ -6,7 +6,8 @@
 # Prints one JSON line per run, then a summary line with the ratios (curl seconds / agent seconds:
 # above 1 means the agent is faster).
 #
-# Usage: benchmarks/download/run.sh            (SIZE_MIB=1024 RUNS=3 BENCH_DIR=/tmp by default)
+# Usage: benchmarks/download/run.sh            (SIZE_MIB=1024 RUNS=3 BENCH_DIR=/tmp by default;
+#        AGENT_ARGS="--streams 2" passes options to `node-agent download`)
 # Needs: nginx (apt-get install nginx), node + s3rver (scripts/setup.sh), curl, bc, the .NET SDK.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -87,7 +88,7 @@ run_curl() { # url
 run_agent() { # uri
   local t0 t1; t0=$(now)
   AWS_ENDPOINT_URL="http://127.0.0.1:$s3_port" AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_DEFAULT_REGION=us-east-1 \
-    "${agent[@]}" download "$1" "$work/agent-out" >/dev/null || { log "node-agent failed on $1"; return 1; }
+    "${agent[@]}" download "$1" "$work/agent-out" ${AGENT_ARGS:-} >/dev/null || { log "node-agent failed on $1"; return 1; }
   t1=$(now)
   [ "$(stat -c %s "$work/agent-out/model.bin")" = "$bytes" ] || { log "agent: wrong size"; exit 1; }
   rm -rf "$work/agent-out"
