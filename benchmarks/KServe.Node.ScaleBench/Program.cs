@@ -19,14 +19,6 @@ ResourceType.Register<LocalModelCache>(namespaced: false);
 ResourceType.Register<LocalModelNodeGroup>(namespaced: false);
 ResourceType.Register<LocalModelNode>(namespaced: false);
 
-var controllerDll = Path.Combine(AppContext.BaseDirectory, "cache-controller.dll");
-if (!File.Exists(controllerDll))
-{
-    // Project references without the assembly still build it; find its output next to ours.
-    controllerDll = Directory.GetFiles(Path.Combine(RepoPaths.Root, "cache-controller", "bin"), "cache-controller.dll", SearchOption.AllDirectories)
-        .OrderByDescending(File.GetLastWriteTimeUtc).First();
-}
-
 foreach (var nodes in sizes)
 {
     Console.WriteLine(JsonSerializer.Serialize(await RunAsync(nodes)));
@@ -67,22 +59,9 @@ async Task<Dictionary<string, object>> RunAsync(int nodeCount)
         expected[$"node-{i:D4}"] = [.. Enumerable.Range(0, Caches).Where(c => c % Groups == i % Groups).Select(c => $"cache-{c:D3}")];
     }
 
-    var kubeconfig = Path.Combine(Path.GetTempPath(), $"scalebench-{Environment.ProcessId}-{nodeCount}.kubeconfig");
-    server.WriteKubeconfig(kubeconfig);
-    var psi = new ProcessStartInfo("dotnet")
-    {
-        ArgumentList = { controllerDll, "--CacheController:EnableWebhooks=false", "--CacheController:MetricsPort=0",
-            "--CacheController:MetricsAddress=127.0.0.1", "--CacheController:LlmInferenceServices=Disabled", "--Logging:LogLevel:Default=Warning" },
-        RedirectStandardOutput = true,
-        RedirectStandardError = true,
-    };
-    psi.Environment["KUBECONFIG"] = kubeconfig;
-    psi.Environment["DOTNET_gcServer"] = "0";
-    using var controller = Process.Start(psi)!;
-    controller.OutputDataReceived += (_, _) => { };
-    controller.ErrorDataReceived += (_, e) => { if (e.Data is not null) { Console.Error.WriteLine($"[controller] {e.Data}"); } };
-    controller.BeginOutputReadLine();
-    controller.BeginErrorReadLine();
+    await using var controller = CacheControllerProcess.Start(server,
+        ["--CacheController:LlmInferenceServices=Disabled", "--Logging:LogLevel:Default=Warning"],
+        new Dictionary<string, string> { ["DOTNET_gcServer"] = "0" });
     try
     {
         // The controller has synced when it has listed LocalModelNodes (its last informer) and watches them.
@@ -177,17 +156,16 @@ async Task<Dictionary<string, object>> RunAsync(int nodeCount)
             ["controllerPeakRssMiB"] = Math.Round(PeakRssMiB(controller.Id), 1),
         };
     }
-    finally
+    catch
     {
-        controller.Kill(entireProcessTree: true);
-        await controller.WaitForExitAsync();
-        File.Delete(kubeconfig);
+        Console.Error.WriteLine($"[controller output]\n{controller.Output}");
+        throw;
     }
 }
 
 static bool IsController(RecordedRequest r) => r.UserAgent != "scalebench";
 
-static async Task WaitForControllerWatchesAsync(TestApiServer server, Process controller, TimeSpan timeout)
+static async Task WaitForControllerWatchesAsync(TestApiServer server, CacheControllerProcess controller, TimeSpan timeout)
 {
     // The controller is ready when it has opened a watch on LocalModelNodes (informers list, then watch).
     var deadline = Stopwatch.StartNew();
@@ -195,7 +173,7 @@ static async Task WaitForControllerWatchesAsync(TestApiServer server, Process co
     {
         if (controller.HasExited)
         {
-            throw new InvalidOperationException($"the cache-controller exited with code {controller.ExitCode} before it started watching (its output is above)");
+            throw new InvalidOperationException($"the cache-controller exited with code {controller.ExitCode} before it started watching");
         }
 
         if (deadline.Elapsed > timeout)

@@ -4,6 +4,7 @@ using k8s.Models;
 using KServe.Node.Api.V1Alpha1;
 using KServe.Node.Api.V1Beta1;
 using KServe.Node.Runtime;
+using KServe.Node.TestKit;
 using static KServe.Node.IsvcController.Tests.Samples;
 
 namespace KServe.Node.IsvcController.Tests;

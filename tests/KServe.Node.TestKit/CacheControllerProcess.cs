@@ -1,12 +1,11 @@
 using System.Diagnostics;
 using System.Text;
-using KServe.Node.TestKit;
 using KServe.Node.TestKit.ApiServer;
 
-namespace KServe.Node.IsvcController.Tests;
+namespace KServe.Node.TestKit;
 
 /// <summary>The real cache-controller binary, run as its own process against the test API server (its kubeconfig).</summary>
-internal sealed class CacheControllerProcess : IAsyncDisposable
+public sealed class CacheControllerProcess : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly StringBuilder _output = new();
@@ -17,6 +16,14 @@ internal sealed class CacheControllerProcess : IAsyncDisposable
         _process = process;
         _kubeconfig = home;
     }
+
+    /// <summary>The process id (e.g. to read its peak memory from /proc).</summary>
+    public int Id => _process.Id;
+
+    /// <summary>Whether the process has ended; then <see cref="ExitCode"/> says how.</summary>
+    public bool HasExited => _process.HasExited;
+
+    public int ExitCode => _process.ExitCode;
 
     /// <summary>What the process printed so far (for failure messages).</summary>
     public string Output
@@ -30,9 +37,15 @@ internal sealed class CacheControllerProcess : IAsyncDisposable
         }
     }
 
-    public static CacheControllerProcess Start(TestApiServer server)
+    /// <summary>
+    /// Starts the cache-controller built in the caller's configuration (Debug or Release), webhooks off, metrics on a
+    /// free loopback port. <paramref name="extraArgs"/> are appended to its command line and
+    /// <paramref name="environment"/> is added to its environment.
+    /// </summary>
+    public static CacheControllerProcess Start(TestApiServer server, IEnumerable<string>? extraArgs = null, IReadOnlyDictionary<string, string>? environment = null)
     {
-        // Same configuration folder as this test binary (Debug or Release) under the cache-controller project.
+        ArgumentNullException.ThrowIfNull(server);
+        // Same configuration folder as the calling binary (Debug or Release) under the cache-controller project.
         var configuration = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Parent!.Name;
         var dll = Path.Combine(RepoPaths.Root, "cache-controller", "bin", configuration, "net10.0", "cache-controller.dll");
         if (!File.Exists(dll))
@@ -40,8 +53,8 @@ internal sealed class CacheControllerProcess : IAsyncDisposable
             throw new FileNotFoundException($"the cache-controller is not built at {dll}", dll);
         }
 
-        // The client library reads ~/.kube/config (not KUBECONFIG): give the process a home of its own.
-        var home = Directory.CreateTempSubdirectory("isvc-tests-home-").FullName;
+        // KUBECONFIG points at this server; a home of its own keeps a developer's ~/.kube out of reach.
+        var home = Directory.CreateTempSubdirectory("cache-controller-home-").FullName;
         Directory.CreateDirectory(Path.Combine(home, ".kube"));
         var kubeconfig = Path.Combine(home, ".kube", "config");
         server.WriteKubeconfig(kubeconfig);
@@ -55,9 +68,19 @@ internal sealed class CacheControllerProcess : IAsyncDisposable
         start.ArgumentList.Add("--CacheController:EnableWebhooks=false");
         start.ArgumentList.Add("--CacheController:MetricsAddress=127.0.0.1");
         start.ArgumentList.Add("--CacheController:MetricsPort=0");
+        foreach (var a in extraArgs ?? [])
+        {
+            start.ArgumentList.Add(a);
+        }
+
         start.Environment["KUBECONFIG"] = kubeconfig;
         start.Environment["HOME"] = home;
         start.Environment["DOTNET_ENVIRONMENT"] = "Production";
+        foreach (var (k, v) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[k] = v;
+        }
+
         var process = Process.Start(start) ?? throw new InvalidOperationException("dotnet did not start");
         var cc = new CacheControllerProcess(process, home);
         process.OutputDataReceived += (_, e) => cc.Append(e.Data);
