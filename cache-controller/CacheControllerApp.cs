@@ -8,6 +8,7 @@ using KServe.Node.Api.V1Alpha1;
 using KServe.Node.CacheController.Controllers;
 using KServe.Node.CacheController.Webhooks;
 using KServe.Node.Hosting;
+using KServe.Node.Hosting.Cli;
 using KServe.Node.Runtime;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -24,17 +25,15 @@ namespace KServe.Node.CacheController;
 /// <summary>Builds the cache-controller process: controllers, webhook server (HTTPS), health and metrics (HTTP).</summary>
 internal static class CacheControllerApp
 {
-    /// <summary>KServe's flag names, mapped onto the options.</summary>
-    private static readonly Dictionary<string, string> s_switches = new(StringComparer.Ordinal)
-    {
-        ["--job-namespace"] = $"{CacheControllerOptions.Section}:{nameof(CacheControllerOptions.JobNamespace)}",
-        ["--disable-volume-management"] = $"{CacheControllerOptions.Section}:{nameof(CacheControllerOptions.DisableVolumeManagement)}",
-        ["--leader-elect"] = $"{CacheControllerOptions.Section}:{nameof(CacheControllerOptions.LeaderElect)}",
-        ["--webhook-port"] = $"{CacheControllerOptions.Section}:{nameof(CacheControllerOptions.WebhookPort)}",
-        ["--metrics-port"] = $"{CacheControllerOptions.Section}:{nameof(CacheControllerOptions.MetricsPort)}",
-        ["--workers"] = $"{CacheControllerOptions.Section}:{nameof(CacheControllerOptions.Workers)}",
-        ["--configmap-namespace"] = $"{CacheControllerOptions.Section}:{nameof(CacheControllerOptions.ConfigMapNamespace)}",
-    };
+    /// <summary>The command line: one flag per <see cref="CacheControllerOptions"/> setting.</summary>
+    public static CliApp Cli { get; } = new CliApp("cache-controller", "CACHE_CONTROLLER").Add(
+        new CliCommand(null, "Turns LocalModelCaches and LocalModelNodeGroups into per-node LocalModelNodes and PV/PVCs, aggregates their status, and serves their validating webhooks.")
+            .Options<CacheControllerOptions>(CacheControllerOptions.Section, f => f
+                .ValueName(nameof(CacheControllerOptions.MetricsAddr), "[HOST]:PORT")
+                .ValueName(nameof(CacheControllerOptions.HealthProbeAddr), "[HOST]:PORT")
+                .ValueName(nameof(CacheControllerOptions.Kubeconfig), "FILE")
+                .ValueName(nameof(CacheControllerOptions.WebhookCertFile), "FILE")
+                .ValueName(nameof(CacheControllerOptions.WebhookKeyFile), "FILE")));
 
     /// <summary>Registers the cluster-scoped kinds with the runtime (their CRD attributes do not carry the scope).</summary>
     public static void RegisterKinds()
@@ -51,23 +50,44 @@ internal static class CacheControllerApp
     /// Builds the app. <paramref name="client"/> replaces the in-cluster or kubeconfig client (tests and the benchmark
     /// point it at the test API server).
     /// </summary>
-    public static WebApplication Build(string[] args, Kubernetes? client = null, Action<WebApplicationBuilder>? configure = null)
+    public static WebApplication Build(string[] args, Kubernetes? client = null, Action<WebApplicationBuilder>? configure = null) =>
+        Build(Cli.Parse(args), client, configure);
+
+    /// <summary>Builds the app from a parsed command line; a missing cluster, a port in use or bad settings throw one-line errors.</summary>
+    public static WebApplication Build(CliResult cli, Kubernetes? client = null, Action<WebApplicationBuilder>? configure = null)
     {
         RegisterKinds();
-        // Boolean flags may stand alone (KServe's --leader-elect); the configuration reader wants a value.
-        args = [.. args.Select(a => a is "--leader-elect" or "--disable-volume-management" ? a + "=true" : a)];
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args });
-        builder.Configuration.AddCommandLine(args, s_switches);
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        builder.Configuration.AddCommandLine(cli);
         builder.AddServiceDefaults("cache-controller");
         builder.Services.AddValidatedOptions<CacheControllerOptions>(builder.Configuration, CacheControllerOptions.Section);
         configure?.Invoke(builder);
 
         var options = builder.Configuration.GetSection(CacheControllerOptions.Section).Get<CacheControllerOptions>() ?? new CacheControllerOptions();
+        var metrics = Daemon.ParseEndpoint("--metrics-addr", options.MetricsAddr);
+        var probes = options.HealthProbeAddr.Length > 0 ? Daemon.ParseEndpoint("--health-probe-addr", options.HealthProbeAddr) : null;
+        var webhook = new IPEndPoint(IPAddress.TryParse(options.WebhookAddress, out var ip) ? ip
+            : throw new CliException($"--webhook-address must be an IP address, got '{options.WebhookAddress}'"), options.WebhookPort);
+        Daemon.EnsurePortFree("--metrics-addr", metrics);
+        if (probes is not null)
+        {
+            Daemon.EnsurePortFree("--health-probe-addr", probes);
+        }
+        if (options.EnableWebhooks)
+        {
+            Daemon.EnsurePortFree("--webhook-port", webhook);
+        }
+        if (client is null)
+        {
+            client = KubeConnection.TryCreate(options.Kubeconfig, out var c, out var problem) ? c! : throw new StartupException(problem);
+            if (!KubeConnection.TryReach(client, TimeSpan.FromSeconds(10), out problem))
+            {
+                throw new StartupException(problem);
+            }
+        }
         var services = builder.Services;
         services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton(_ => client ?? new Kubernetes(KubernetesClientConfiguration.IsInCluster()
-            ? KubernetesClientConfiguration.InClusterConfig()
-            : KubernetesClientConfiguration.BuildConfigFromConfigFile(Environment.GetEnvironmentVariable("KUBECONFIG"))));
+        services.TryAddSingleton(client);
         services.AddKubernetesRuntime();
         services.AddSingleton(sp =>
         {
@@ -115,10 +135,14 @@ internal static class CacheControllerApp
 
         builder.WebHost.ConfigureKestrel(k =>
         {
-            k.Listen(IPAddress.Parse(options.MetricsAddress), options.MetricsPort);
+            k.Listen(metrics);
+            if (probes is not null)
+            {
+                k.Listen(probes);
+            }
             if (certificate is not null)
             {
-                k.Listen(IPAddress.Parse(options.WebhookAddress), options.WebhookPort, l => l.UseHttps(certificate.Serving));
+                k.Listen(webhook, l => l.UseHttps(certificate.Serving));
             }
         });
 

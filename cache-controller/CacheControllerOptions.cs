@@ -1,76 +1,83 @@
+using System.ComponentModel;
 using System.ComponentModel.DataAnnotations;
 
 namespace KServe.Node.CacheController;
 
 /// <summary>
-/// Settings of the cache-controller (configuration section <c>CacheController</c>). The first group mirrors KServe's
-/// <c>localModel</c> settings in <c>inferenceservice-config</c> that the controller reads.
+/// Settings of the cache-controller (configuration section <c>CacheController</c>; every property is also a flag, see
+/// <see cref="CacheControllerApp.Cli"/>). The first group mirrors KServe's <c>localModel</c> settings in
+/// <c>inferenceservice-config</c>, and the flags keep KServe's names (<c>--leader-elect</c>, <c>--metrics-addr</c>, ...).
 /// </summary>
 internal sealed class CacheControllerOptions
 {
     public const string Section = "CacheController";
 
-    /// <summary>Namespace of the download Jobs and download PVCs (KServe's <c>localModel.jobNamespace</c>).</summary>
+    [Description("namespace of the download Jobs and download PVCs (KServe's localModel.jobNamespace)")]
     [Required]
     [RegularExpression("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", ErrorMessage = "JobNamespace must be a DNS label")]
     public string JobNamespace { get; set; } = Api.KServeNames.DefaultJobNamespace;
 
-    /// <summary>Skip serving PV/PVCs and InferenceService bookkeeping (KServe's <c>localModel.disableVolumeManagement</c>).</summary>
+    [Description("make no serving PV/PVCs and keep no InferenceService bookkeeping (KServe's localModel.disableVolumeManagement)")]
     public bool DisableVolumeManagement { get; set; }
 
-    /// <summary>
-    /// Where KServe's <c>inferenceservice-config</c> lives; when it exists, its <c>localModel</c> JSON supplies
-    /// <c>jobNamespace</c> and <c>disableVolumeManagement</c> unless they are set here explicitly. Empty: not read.
-    /// </summary>
+    /// <summary>When the ConfigMap exists, its <c>localModel</c> JSON supplies the two settings above unless they are set here.</summary>
+    [Description("namespace of KServe's inferenceservice-config, read for jobNamespace and disableVolumeManagement; empty: not read")]
     public string ConfigMapNamespace { get; set; } = "";
 
-    /// <summary>Name of KServe's configuration ConfigMap.</summary>
+    [Description("name of KServe's configuration ConfigMap")]
     public string ConfigMapName { get; set; } = "inferenceservice-config";
 
-    /// <summary>Watch LLMInferenceServices (<c>serving.kserve.io/v1alpha2</c>): Auto probes whether the kind is served.</summary>
+    [Description("watch LLMInferenceServices (serving.kserve.io/v1alpha2): auto probes whether the kind is served")]
     public FeatureSwitch LlmInferenceServices { get; set; } = FeatureSwitch.Auto;
 
-    /// <summary>Concurrent reconciles per controller.</summary>
+    [Description("concurrent reconciles per controller")]
     [Range(1, 64)]
     public int Workers { get; set; } = 4;
 
-    /// <summary>Run only while holding the Lease <see cref="LeaseName"/> in <see cref="LeaseNamespace"/>.</summary>
+    [Description("kubeconfig file (default: the pod's service account, else KUBECONFIG, else ~/.kube/config)")]
+    public string? Kubeconfig { get; set; }
+
+    [Description("run only while holding the leader-election Lease")]
     public bool LeaderElect { get; set; }
 
+    [Description("name of the leader-election Lease")]
     public string LeaseName { get; set; } = "kserve-local-model-manager-leader-lock";
 
+    [Description("namespace of the leader-election Lease (default: $POD_NAMESPACE, else kserve-node)")]
     public string LeaseNamespace { get; set; } = Environment.GetEnvironmentVariable("POD_NAMESPACE") is { Length: > 0 } ns ? ns : "kserve-node";
 
-    /// <summary>HTTPS port of the admission webhooks (0: ephemeral, for tests).</summary>
+    [Description("address of /metrics, /healthz and /readyz as [HOST]:PORT (KServe's flag; port 0 = any free port)")]
+    public string MetricsAddr { get; set; } = ":8081";
+
+    [Description("a second address for /healthz and /readyz as [HOST]:PORT (KServe's flag); empty: only on --metrics-addr")]
+    public string HealthProbeAddr { get; set; } = "";
+
+    [Description("serve the admission webhooks")]
+    public bool EnableWebhooks { get; set; } = true;
+
+    [Description("HTTPS port of the admission webhooks (0: any free port)")]
     [Range(0, 65535)]
     public int WebhookPort { get; set; } = 9443;
 
-    /// <summary>Address the webhook server binds.</summary>
+    [Description("address the webhook server binds")]
     public string WebhookAddress { get; set; } = "0.0.0.0";
 
-    /// <summary>HTTP port of /healthz, /readyz and /metrics (0: ephemeral).</summary>
-    [Range(0, 65535)]
-    public int MetricsPort { get; set; } = 8080;
-
-    public string MetricsAddress { get; set; } = "0.0.0.0";
-
-    /// <summary>Serve the admission webhooks.</summary>
-    public bool EnableWebhooks { get; set; } = true;
-
-    /// <summary>Service in front of the webhook server (the certificate's DNS names).</summary>
+    [Description("Service in front of the webhook server (the certificate's DNS names)")]
     public string WebhookServiceName { get; set; } = "kserve-node-cache-controller-webhook";
 
+    [Description("namespace of that Service (default: $POD_NAMESPACE, else kserve-node)")]
     public string WebhookServiceNamespace { get; set; } = Environment.GetEnvironmentVariable("POD_NAMESPACE") is { Length: > 0 } ns ? ns : "kserve-node";
 
-    /// <summary>Extra DNS names or IP addresses for the serving certificate.</summary>
+    [Description("extra DNS name or IP address for the serving certificate")]
     public IList<string> WebhookExtraNames { get; set; } = [];
 
-    /// <summary>ValidatingWebhookConfigurations whose caBundle is patched at start (empty: none).</summary>
+    [Description("ValidatingWebhookConfiguration whose caBundle is patched at start")]
     public IList<string> WebhookConfigurations { get; set; } = ["localmodelcache.serving.kserve.io"];
 
-    /// <summary>PEM certificate and key files to serve instead of a generated certificate (e.g. from cert-manager).</summary>
+    [Description("PEM certificate to serve instead of a generated one (e.g. from cert-manager)")]
     public string? WebhookCertFile { get; set; }
 
+    [Description("PEM key of --webhook-cert-file")]
     public string? WebhookKeyFile { get; set; }
 }
 

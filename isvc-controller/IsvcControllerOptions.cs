@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using System.ComponentModel.DataAnnotations;
 
 namespace KServe.Node.IsvcController;
@@ -10,83 +11,97 @@ public sealed class IsvcControllerOptions
 {
     public const string Section = "IsvcController";
 
-    /// <summary>The runtime name an InferenceService selects with <c>spec.predictor.model.runtime</c>.</summary>
+    [Description("the runtime name an InferenceService selects with spec.predictor.model.runtime")]
     [Required]
     public string RuntimeName { get; set; } = "kserve-node-llm";
 
-    /// <summary>Model formats (<c>spec.predictor.model.modelFormat.name</c>) that select this runtime without a runtime name.</summary>
+    [Description("model format (spec.predictor.model.modelFormat.name) that selects this runtime without a runtime name")]
     [MinLength(1)]
     public List<string> ModelFormats { get; set; } = ["gguf"];
 
-    /// <summary>Reconcile every InferenceService, whatever runtime it names (a cluster without KServe).</summary>
+    [Description("reconcile every InferenceService, whatever runtime it names (a cluster without KServe)")]
     public bool All { get; set; }
 
-    /// <summary>The llm-server image.</summary>
+    [Description("the llm-server image")]
     [Required]
     public string Image { get; set; } = "kserve-node/kserve-node:latest";
 
-    /// <summary>The llm-server command in that image.</summary>
+    [Description("the llm-server command in that image")]
     public List<string> Command { get; set; } = ["/app/llm-server"];
 
-    /// <summary>Runtime args before the generated ones; <c>{{.Name}}</c> becomes the InferenceService name.</summary>
+    [Description("runtime argument placed before the generated ones; {{.Name}} becomes the InferenceService name")]
     public List<string> Args { get; set; } = [];
 
-    /// <summary>The HTTP port llm-server listens on (KServe's default 8080).</summary>
+    [Description("the HTTP port llm-server listens on in its pods (KServe's 8080)")]
     [Range(1, 65535)]
     public int Port { get; set; } = 8080;
 
-    /// <summary>GPU layers offloaded when the predictor requests a GPU (999 = all).</summary>
+    [Description("GPU layers offloaded when the predictor requests a GPU (999 = all)")]
     [Range(1, 100000)]
     public int GpuLayers { get; set; } = 999;
 
-    /// <summary>Size limit of the memory-backed <c>/dev/shm</c>; empty for none.</summary>
+    [Description("size limit of the memory-backed /dev/shm; empty for none")]
     public string? ShmSizeLimit { get; set; } = "1Gi";
 
-    /// <summary>The image that runs <c>node-agent download URI DEST</c> as the init container for uncached models.</summary>
+    [Description("the image that runs 'node-agent download URI DEST' as the init container for uncached models")]
     [Required]
     public string DownloaderImage { get; set; } = "kserve-node/kserve-node:latest";
 
-    /// <summary>The node-agent command in that image.</summary>
+    [Description("the node-agent command in that image")]
     public List<string> DownloaderCommand { get; set; } = ["/app/node-agent"];
 
-    /// <summary>Ingress domain used in <c>status.url</c> and route host names (KServe's default).</summary>
+    [Description("ingress domain of status.url and route host names (KServe's default)")]
     [Required]
     public string IngressDomain { get; set; } = "example.com";
 
-    /// <summary>URL scheme of <c>status.url</c>.</summary>
+    [Description("URL scheme of status.url: http or https")]
     [RegularExpression("^https?$")]
     public string UrlScheme { get; set; } = "http";
 
-    /// <summary>Create Gateway API HTTPRoutes (KServe's <c>ingress.enableGatewayApi</c>).</summary>
+    [Description("create Gateway API HTTPRoutes (KServe's ingress.enableGatewayApi)")]
     public bool EnableGatewayApi { get; set; }
 
-    /// <summary>The parent Gateway as <c>namespace/name</c> (KServe's <c>ingress.kserveIngressGateway</c>).</summary>
+    [Description("the parent Gateway as namespace/name (KServe's ingress.kserveIngressGateway)")]
     [RegularExpression("^[a-z0-9.-]+/[a-z0-9.-]+$")]
     public string IngressGateway { get; set; } = "kserve/kserve-ingress-gateway";
 
-    /// <summary>Request timeout of routes when the predictor sets none (KServe's 60 s).</summary>
+    [Description("request timeout of routes when the predictor sets none (KServe's 60 s)")]
     [Range(1, 86400)]
     public int DefaultTimeoutSeconds { get; set; } = 60;
 
-    /// <summary>Use LocalModelCaches at all (KServe's <c>localModel.enabled</c>).</summary>
+    [Description("use LocalModelCaches at all (KServe's localModel.enabled)")]
     public bool LocalModelEnabled { get; set; } = true;
 
-    /// <summary>Plain HTTP port of health and metrics.</summary>
-    [Range(1, 65535)]
-    public int HttpPort { get; set; } = 8080;
-
-    /// <summary>HTTPS port of the validating webhook (KServe's 9443); 0 turns the webhook listener off.</summary>
+    [Description("HTTPS port of the validating webhook; 0 turns the webhook listener off")]
     [Range(0, 65535)]
-    public int WebhookPort { get; set; } = 9443;
+    public int WebhookPort { get; set; } = 9444;
 
-    /// <summary>The Service in front of the webhook (names in the self-signed certificate).</summary>
+    [Description("the Service in front of the webhook (names in the self-signed certificate)")]
     [Required]
     public string WebhookServiceName { get; set; } = "kserve-node-isvc-controller-webhook";
 
-    /// <summary>The ValidatingWebhookConfiguration whose caBundle the controller writes; empty to leave it to cert-manager.</summary>
+    [Description("the ValidatingWebhookConfiguration whose caBundle the controller writes; empty to leave it to cert-manager")]
     public string? WebhookConfigurationName { get; set; } = "kserve-node-isvc-controller";
 
-    /// <summary>CPU target (%) of the HPA when the predictor sets none (KServe's 80).</summary>
+    [Description("kubeconfig file (default: the pod's service account, else KUBECONFIG, else ~/.kube/config)")]
+    public string? Kubeconfig { get; set; }
+
+    [Description("run only while holding the leader-election Lease")]
+    public bool LeaderElect { get; set; }
+
+    [Description("name of the leader-election Lease")]
+    public string LeaseName { get; set; } = "kserve-node-isvc-controller";
+
+    [Description("namespace of the leader-election Lease and of the webhook Service (default: $POD_NAMESPACE, else kserve-node)")]
+    public string PodNamespace { get; set; } = Environment.GetEnvironmentVariable("POD_NAMESPACE") is { Length: > 0 } ns ? ns : "kserve-node";
+
+    [Description("address of /metrics, /healthz and /readyz as [HOST]:PORT (KServe's flag; port 0 = any free port)")]
+    public string MetricsAddr { get; set; } = ":8082";
+
+    [Description("a second address for /healthz and /readyz as [HOST]:PORT (KServe's flag); empty: only on --metrics-addr")]
+    public string HealthProbeAddr { get; set; } = "";
+
+    [Description("CPU target (%) of the HPA when the predictor sets none (KServe's 80)")]
     [Range(1, 1000)]
     public int DefaultCpuUtilization { get; set; } = 80;
 }

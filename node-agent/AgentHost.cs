@@ -1,14 +1,15 @@
 using System.Net;
 using System.Text.Json;
-using KServe.Node.Agent.Cli;
 using KServe.Node.Agent.Engine;
 using KServe.Node.Agent.Sources;
 using KServe.Node.Agent.Standalone;
 using KServe.Node.Agent.Store;
 using KServe.Node.Hosting;
+using KServe.Node.Hosting.Cli;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
@@ -20,13 +21,11 @@ namespace KServe.Node.Agent;
 /// <summary>Builds the long-running agent (standalone or Kubernetes mode): engine, HTTP status, health and metrics.</summary>
 internal static class AgentHost
 {
-    public static WebApplication BuildStandalone(CommandLine cl)
+    public static WebApplication BuildStandalone(CliResult cli)
     {
-        cl.OnlyAllow("config-dir", "root", "http-port", "address", "storage-limit");
-        var configDir = Path.GetFullPath(cl.Require("config-dir"));
-        var root = Path.GetFullPath(cl.Require("root"));
-        var builder = CreateBuilder(cl, root);
-        builder.Services.AddSingleton(new StandaloneSettings(configDir, cl.GetSize("storage-limit")));
+        var builder = CreateBuilder(cli, "127.0.0.1", out _);
+        var standalone = builder.Configuration.GetSection(StandaloneOptions.Section).Get<StandaloneOptions>() ?? new StandaloneOptions();
+        builder.Services.AddSingleton(new StandaloneSettings(Path.GetFullPath(standalone.ConfigDir), standalone.StorageLimitBytes));
         builder.Services.AddSingleton<StandaloneService>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<StandaloneService>());
         builder.Services.AddHealthChecks().AddCheck("standalone-config", () => HealthCheckResult.Healthy(), tags: [ServiceDefaults.ReadyTag]);
@@ -35,17 +34,23 @@ internal static class AgentHost
         return app;
     }
 
-    internal static WebApplicationBuilder CreateBuilder(CommandLine cl, string root)
+    /// <summary>The host shared by both long-running modes; <paramref name="defaultAddress"/> applies when --address is not set.</summary>
+    internal static WebApplicationBuilder CreateBuilder(CliResult cli, string defaultAddress, out AgentOptions agent)
     {
-        var builder = WebApplication.CreateBuilder([.. cl.PassThrough]);
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = [] });
+        builder.Configuration.AddCommandLine(cli);
         builder.AddServiceDefaults("node-agent");
-        var port = cl.GetInt("http-port", 0, 65535) ?? 8080;
-        var address = cl.Get("address") ?? (cl.Verb == "standalone" ? "127.0.0.1" : "0.0.0.0");
+        agent = builder.Configuration.GetSection(AgentOptions.Section).Get<AgentOptions>() ?? new AgentOptions();
+        var address = agent.Address is { Length: > 0 } a ? a : defaultAddress;
         if (!IPAddress.TryParse(address, out var ip))
         {
-            throw new UsageException($"--address must be an IP address, got '{address}'");
+            throw new CliException($"--address must be an IP address, got '{address}'");
         }
+        Daemon.EnsurePortFree("--http-port", new IPEndPoint(ip, agent.HttpPort));
+        var root = Path.GetFullPath(agent.Root);
+        var port = agent.HttpPort;
         builder.WebHost.UseKestrel(o => o.Listen(ip, port));
+        builder.Services.AddValidatedOptions<AgentOptions>(builder.Configuration, AgentOptions.Section);
         builder.Services.AddValidatedOptions<DownloadOptions>(builder.Configuration, DownloadOptions.Section);
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(_ => SourceFactory.CreateHttpClient());
@@ -117,22 +122,21 @@ internal sealed class EngineHealthCheck(CacheEngine engine) : IHealthCheck
 /// <summary><c>list</c>: cached models with size, state and progress, from a running agent or from disk.</summary>
 internal static class ListCommand
 {
-    public static async Task<int> RunAsync(CommandLine cl, TextWriter stdout, CancellationToken ct)
+    public static async Task<int> RunAsync(CliResult cl, TextWriter stdout, CancellationToken ct)
     {
-        cl.OnlyAllow("root", "url", "json");
         AgentStatusDto status;
         if (cl.Get("url") is { } url)
         {
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
             status = JsonSerializer.Deserialize(await http.GetStringAsync(url.TrimEnd('/') + "/status", ct).ConfigureAwait(false), StatusJsonContext.Default.AgentStatusDto)
-                ?? throw new UsageException($"{url}/status returned no status");
+                ?? throw new StartupException($"{url}/status returned no status");
         }
         else
         {
-            var root = cl.Get("root") ?? throw new UsageException("list needs --root DIR or --url URL");
+            var root = cl.Get("root") ?? throw new CliException("list needs --root DIR or --url URL");
             if (!Directory.Exists(root))
             {
-                throw new UsageException($"--root {root} does not exist");
+                throw new CliException($"--root {root} does not exist");
             }
             var store = new ModelStore(root);
             status = new AgentStatusDto { Mode = "disk", Root = store.Root };
@@ -155,7 +159,7 @@ internal static class ListCommand
                 });
             }
         }
-        if (cl.Has("json"))
+        if (cl.Switch("json"))
         {
             await stdout.WriteLineAsync(JsonSerializer.Serialize(status, StatusJsonContext.Default.AgentStatusDto)).ConfigureAwait(false);
             return 0;

@@ -1,45 +1,13 @@
 using KServe.Node.Agent;
 using KServe.Node.Agent.Cli;
-using Microsoft.AspNetCore.Builder;
+using KServe.Node.Agent.Kubernetes;
+using KServe.Node.Hosting.Cli;
 
-// node-agent: the verb decides the mode (see CommandLine.Usage).
-using var cts = new CancellationTokenSource();
-Console.CancelKeyPress += (_, e) => { e.Cancel = true; cts.Cancel(); };
-try
+// node-agent: the verb decides the mode (see --help).
+return await Daemon.RunAsync(AgentCli.App, args, (cli, ct) => cli.Verb switch
 {
-    var cl = CommandLine.Parse(args, new HashSet<string>(StringComparer.Ordinal) { "verbose", "json" });
-    return cl.Verb switch
-    {
-        "download" => await DownloadCommand.RunAsync(cl, Console.Error, cts.Token),
-        "list" => await ListCommand.RunAsync(cl, Console.Out, cts.Token),
-        "standalone" => await RunHostAsync(AgentHost.BuildStandalone(cl)),
-        "help" => PrintUsage(Console.Out, 0),
-        null => await RunHostAsync(KServe.Node.Agent.Kubernetes.KubernetesMode.Build(cl)),
-        _ => throw new UsageException($"unknown verb '{cl.Verb}'"),
-    };
-}
-catch (UsageException e)
-{
-    await Console.Error.WriteLineAsync($"node-agent: {e.Message}");
-    return PrintUsage(Console.Error, 2);
-}
-catch (OperationCanceledException) when (cts.IsCancellationRequested)
-{
-    await Console.Error.WriteLineAsync("node-agent: cancelled");
-    return 130;
-}
-
-static int PrintUsage(TextWriter w, int code)
-{
-    w.WriteLine(CommandLine.Usage);
-    return code;
-}
-
-static async Task<int> RunHostAsync(WebApplication app)
-{
-    await using (app)
-    {
-        await app.RunAsync();
-    }
-    return 0;
-}
+    "download" => DownloadCommand.RunAsync(cli, Console.Error, ct),
+    "list" => ListCommand.RunAsync(cli, Console.Out, ct),
+    "standalone" => Daemon.RunHostAsync(AgentHost.BuildStandalone(cli)),
+    _ => Daemon.RunHostAsync(KubernetesMode.Build(cli)),
+});

@@ -1,3 +1,5 @@
+using System.ComponentModel;
+
 namespace KServe.Node.Llama;
 
 /// <summary>Which ggml compute backend to require.</summary>
@@ -36,49 +38,52 @@ public sealed record EngineOptions
     /// <summary>Name reported for the model; defaults to <c>general.name</c> or the file name.</summary>
     public string? ModelName { get; set; }
 
-    /// <summary>Folder with libllama/libggml and the backends; null = $KSERVE_NODE_NATIVE_DIR, else .native/cpu above the app, else native/ beside it.</summary>
+    [Description("folder of the llama.cpp libraries (default: $KSERVE_NODE_NATIVE_DIR, else .native/cpu above the app, else native/ beside it)")]
     public string? NativeLibraryDirectory { get; set; }
 
+    [Description("ggml compute backend to require: cpu or cuda")]
     public LlamaBackend Backend { get; set; } = LlamaBackend.Cpu;
 
-    /// <summary>KV cache size in tokens shared by all sequences (unified KV); 0 = the model's training context.</summary>
+    [Description("KV cache size in tokens shared by all sequences; 0 = the model's training context")]
     public int ContextSize { get; set; } = 4096;
 
-    /// <summary>Maximum sequences decoding at once (a request with n choices uses n).</summary>
+    [Description("sequences decoded at once (a request with n choices uses n)")]
     public int MaxParallelSequences { get; set; } = 8;
 
-    /// <summary>Extra sequence ids that keep finished prompts' KV as a prefix cache (evicted least-recently-used).</summary>
+    [Description("finished prompts whose KV is kept as a prefix cache (least recently used evicted first)")]
     public int PrefixCacheSequences { get; set; } = 8;
 
-    /// <summary>Requests allowed to wait for admission; beyond that <see cref="EngineOverloadedException"/>.</summary>
+    [Description("requests allowed to wait for admission; beyond that 429")]
     public int MaxQueuedRequests { get; set; } = 256;
 
-    /// <summary>Layers offloaded to the GPU: -1 = all (the KV cache then lives in GPU memory too), 0 = none.</summary>
+    [Description("layers offloaded to the GPU: -1 = all (the KV cache then lives in GPU memory too), 0 = none")]
     public int GpuLayers { get; set; }
 
+    [Description("flash attention: auto, enabled or disabled")]
     public FlashAttentionMode FlashAttention { get; set; } = FlashAttentionMode.Auto;
 
+    [Description("element type of the KV cache: f16 or q8_0")]
     public KvCacheType KvCacheType { get; set; } = KvCacheType.F16;
 
-    /// <summary>Threads for single-token decoding; default: half the cores (a fully subscribed CPU slows decode badly).</summary>
+    [Description("threads for single-token decoding (default: half the cores; a fully subscribed CPU slows decode)")]
     public int Threads { get; set; } = Math.Max(1, Environment.ProcessorCount / 2);
 
-    /// <summary>Threads for prompt batches; 0 = same as <see cref="Threads"/>.</summary>
+    [Description("threads for prompt batches; 0 = same as --threads")]
     public int BatchThreads { get; set; }
 
-    /// <summary>Logical batch size (max tokens per llama_decode).</summary>
+    [Description("logical batch size (most tokens per llama_decode)")]
     public int BatchSize { get; set; } = 2048;
 
-    /// <summary>Physical batch size.</summary>
+    [Description("physical batch size")]
     public int MicroBatchSize { get; set; } = 512;
 
-    /// <summary>Tokens one engine step may submit: generating sequences first, then prompt chunks; 0 = <see cref="BatchSize"/>. Long prompts are split so they do not stall running streams.</summary>
+    [Description("tokens one engine step may submit, generating sequences first; 0 = --batch-size (long prompts are split so streams keep flowing)")]
     public int StepTokenBudget { get; set; }
 
-    /// <summary>Whether <see cref="LlamaEngine.EmbedAsync"/> is available (a second, embedding context is created on first use).</summary>
+    [Description("serve /v1/embeddings (an embedding context is created on first use)")]
     public bool EnableEmbeddings { get; set; } = true;
 
-    /// <summary>Context size of the embedding context (max tokens of one input).</summary>
+    [Description("context size of the embedding context (most tokens of one input)")]
     public int EmbeddingContextSize { get; set; } = 2048;
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid setting.</summary>

@@ -1,4 +1,5 @@
 using KServe.Node.Hosting;
+using KServe.Node.Hosting.Cli;
 using KServe.Node.Llama;
 using KServe.Node.LlmServer.Hosting;
 using KServe.Node.LlmServer.Serving;
@@ -14,24 +15,40 @@ namespace KServe.Node.LlmServer;
 /// <summary>Builds the llm-server web application from command-line arguments (used by Program and the tests).</summary>
 public static class LlmServerApp
 {
-    /// <summary>Creates the application. Throws <see cref="FormatException"/> for a bad command line and <see cref="ModelPathException"/> for a bad model path.</summary>
+    /// <summary>
+    /// Creates the application. Throws <see cref="CliException"/> for a bad command line and <see cref="StartupException"/>
+    /// (<see cref="ModelPathException"/> among them) for a model or template that cannot be read or a port in use.
+    /// </summary>
     public static WebApplication Create(string[] args, Action<WebApplicationBuilder>? configure = null) =>
-        Create(args, configure, loadGateOpen: true);
+        Create(ServerCommandLine.App.Parse(args), configure, loadGateOpen: true);
 
-    internal static WebApplication Create(string[] args, Action<WebApplicationBuilder>? configure, bool loadGateOpen)
+    internal static WebApplication Create(string[] args, Action<WebApplicationBuilder>? configure, bool loadGateOpen) =>
+        Create(ServerCommandLine.App.Parse(args), configure, loadGateOpen);
+
+    internal static WebApplication Create(CliResult cli, Action<WebApplicationBuilder>? configure, bool loadGateOpen)
     {
-        var settings = ServerCommandLine.Parse(args);
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = [], ApplicationName = typeof(LlmServerApp).Assembly.GetName().Name });
-        builder.Configuration.AddInMemoryCollection(settings);
+        builder.Configuration.AddCommandLine(cli);
         builder.AddServiceDefaults("llm-server");
         var options = builder.Configuration.GetSection(LlmServerOptions.Section).Get<LlmServerOptions>() ?? new LlmServerOptions();
         // Fail before anything listens when the model path is wrong: the message lists what was found.
-        ModelPathResolver.Resolve(string.IsNullOrWhiteSpace(options.Model) ? throw new FormatException("--model is required (see --help)") : options.Model, options.ModelFile);
-
-        if (options.ChatTemplateFile is { Length: > 0 } templateFile && !File.Exists(templateFile))
+        var model = ModelPathResolver.Resolve(string.IsNullOrWhiteSpace(options.Model) ? throw new CliException("--model is required: a GGUF file or a folder holding one (see --help)") : options.Model, options.ModelFile);
+        ModelPathResolver.EnsureReadable(model, "--model");
+        if (options.ChatTemplateFile is { Length: > 0 } templateFile)
         {
-            throw new FormatException($"--chat-template-file '{templateFile}' does not exist");
+            ModelPathResolver.EnsureReadable(templateFile, "--chat-template-file");
         }
+        var engineOptions = builder.Configuration.GetSection("Engine").Get<EngineOptions>() ?? new EngineOptions();
+        try
+        {
+            (engineOptions with { ModelPath = model }).Validate();
+        }
+        catch (ArgumentException e)
+        {
+            // "EngineOptions.ContextSize must be >= 0" names the flag instead: "--context-size must be >= 0".
+            throw new CliException($"{CliNames.Flag(e.ParamName ?? "")}{e.Message.Split(" (Parameter", 2)[0][($"EngineOptions.{e.ParamName}").Length..]}");
+        }
+        Daemon.EnsurePortFree("--port", options.Host, options.Port);
         builder.Services.AddValidatedOptions<LlmServerOptions>(builder.Configuration, LlmServerOptions.Section);
         builder.Services.AddOptions<EngineOptions>().Bind(builder.Configuration.GetSection("Engine"));
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(options.ShutdownTimeoutSeconds + 10));

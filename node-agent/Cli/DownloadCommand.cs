@@ -1,6 +1,8 @@
 using KServe.Node.Agent.Engine;
 using KServe.Node.Agent.Sources;
 using KServe.Node.Agent.Store;
+using KServe.Node.Hosting.Cli;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 
 namespace KServe.Node.Agent.Cli;
@@ -15,24 +17,17 @@ internal static class DownloadCommand
 {
     public const string StagingFolder = ".kserve-node-staging";
 
-    public static async Task<int> RunAsync(CommandLine cl, TextWriter stderr, CancellationToken ct)
+    public static async Task<int> RunAsync(CliResult cl, TextWriter stderr, CancellationToken ct)
     {
-        cl.OnlyAllow("allow", "ignore", "streams", "chunk-size", "verbose");
-        if (cl.Positional.Count != 2)
-        {
-            throw new UsageException("download needs exactly two arguments: URI DEST");
-        }
         var (uri, dest) = (cl.Positional[0], Path.GetFullPath(cl.Positional[1]));
-        var options = new DownloadOptions();
-        options.Streams = cl.GetInt("streams", 1, 128) ?? options.Streams;
-        options.ChunkSizeBytes = cl.GetSize("chunk-size") is { } c ? Math.Max(1L << 20, c) : options.ChunkSizeBytes;
+        var options = new ConfigurationBuilder().AddCommandLine(cl).Build().GetSection(DownloadOptions.Section).Get<DownloadOptions>() ?? new DownloadOptions();
         var settings = SourceSettings.FromEnvironment();
         var allow = cl.Get("allow") ?? settings.Get("STORAGE_ALLOW_PATTERNS");
         var ignore = cl.Get("ignore") ?? settings.Get("STORAGE_IGNORE_PATTERNS");
 
         using var loggerFactory = LoggerFactory.Create(b => b
             .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; })
-            .SetMinimumLevel(cl.Has("verbose") ? LogLevel.Debug : LogLevel.Warning));
+            .SetMinimumLevel(cl.Switch("verbose") ? LogLevel.Debug : LogLevel.Warning));
         using var http = SourceFactory.CreateHttpClient();
         var fetcher = new ModelFetcher(options, http, TimeProvider.System, loggerFactory.CreateLogger<ModelFetcher>());
         var io = PhysicalStoreIo.Instance;

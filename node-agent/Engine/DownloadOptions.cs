@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using System.ComponentModel.DataAnnotations;
 
 namespace KServe.Node.Agent.Engine;
@@ -7,33 +8,35 @@ internal sealed class DownloadOptions
 {
     public const string Section = "Download";
 
-    /// <summary>Parallel ranged GETs per model.</summary>
+    [Description("parallel ranged GETs per model")]
     [Range(1, 128)]
     public int Streams { get; set; } = 8;
 
-    /// <summary>Size of one ranged GET (also the resume granularity after a restart).</summary>
+    [Description("size of one ranged GET (also what a restart may fetch again per stream)")]
     [Range(1L << 20, 1L << 32)]
     public long ChunkSizeBytes { get; set; } = 32L << 20;
 
-    /// <summary>Models downloading at once.</summary>
+    [Description("models downloading at once")]
     [Range(1, 64)]
     public int MaxConcurrentModels { get; set; } = 2;
 
-    /// <summary>Attempts per chunk (or listing) on transient failures, with exponential backoff; progress resets the count.</summary>
+    [Description("attempts per chunk or listing on transient failures, with exponential backoff; progress resets the count")]
     [Range(1, 1000)]
     public int MaxAttempts { get; set; } = 12;
 
+    [Description("first delay between attempts")]
     public TimeSpan RetryDelay { get; set; } = TimeSpan.FromMilliseconds(200);
 
+    [Description("longest delay between attempts")]
     public TimeSpan RetryMaxDelay { get; set; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>A read that yields nothing for this long counts as a dropped connection.</summary>
+    [Description("a read that yields nothing for this long counts as a dropped connection")]
     public TimeSpan ReadTimeout { get; set; } = TimeSpan.FromSeconds(60);
 
-    /// <summary>Verify checksums (ETag MD5, SHA-256) where the source gives them; sizes are always checked.</summary>
+    [Description("verify checksums (ETag MD5, SHA-256) where the source gives them; sizes are always checked")]
     public bool Verify { get; set; } = true;
 
-    /// <summary>Free space kept in reserve beyond the model's size.</summary>
+    [Description("free space kept in reserve beyond the model's size")]
     [Range(0, long.MaxValue)]
     public long ReserveBytes { get; set; } = 64L << 20;
 }

@@ -1,8 +1,9 @@
 using k8s;
-using KServe.Node.Agent.Cli;
 using KServe.Node.Agent.Engine;
 using KServe.Node.Api.V1Alpha1;
+using KServe.Node.Hosting.Cli;
 using KServe.Node.Runtime;
+using Microsoft.Extensions.Configuration;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -16,31 +17,31 @@ namespace KServe.Node.Agent.Kubernetes;
 /// </summary>
 internal static class KubernetesMode
 {
-    public static WebApplication Build(CommandLine cl, k8s.Kubernetes? client = null, string? nodeName = null)
+    /// <param name="cli">The parsed command line.</param>
+    /// <param name="client">Replaces the kubeconfig's client (tests point it at the test API server).</param>
+    /// <param name="nodeName">Replaces --node-name / NODE_NAME (tests).</param>
+    public static WebApplication Build(CliResult cli, k8s.Kubernetes? client = null, string? nodeName = null)
     {
-        cl.OnlyAllow("root", "http-port", "address");
-        if (cl.Positional.Count > 0)
-        {
-            throw new UsageException($"unknown verb '{cl.Positional[0]}'; verbs: {string.Join(", ", CommandLine.Verbs)} (none = Kubernetes mode)");
-        }
-        var node = nodeName ?? Environment.GetEnvironmentVariable("NODE_NAME");
+        var builder = AgentHost.CreateBuilder(cli, "0.0.0.0", out _);
+        var kube = builder.Configuration.GetSection(KubernetesOptions.Section).Get<KubernetesOptions>() ?? new KubernetesOptions();
+        var node = nodeName ?? kube.NodeName;
         if (string.IsNullOrWhiteSpace(node))
         {
-            throw new UsageException("NODE_NAME is not set: Kubernetes mode takes its node from the downward API (fieldRef spec.nodeName); use 'standalone' without Kubernetes");
+            throw new CliException("no node name: Kubernetes mode takes it from NODE_NAME (the downward API's spec.nodeName) or --node-name; use 'node-agent standalone' without Kubernetes");
         }
-        var root = Path.GetFullPath(cl.Get("root") ?? "/mnt/models");
+        if (client is null)
+        {
+            client = KubeConnection.TryCreate(kube.Kubeconfig, out var c, out var problem) ? c! : throw new StartupException(problem);
+            if (!KubeConnection.TryReach(client, TimeSpan.FromSeconds(10), out problem))
+            {
+                throw new StartupException(problem);
+            }
+        }
         ResourceType.Register<LocalModelNode>(namespaced: false);
         ResourceType.Register<LocalModelNodeGroup>(namespaced: false);
-        var builder = AgentHost.CreateBuilder(cl, root);
-        builder.Services.AddSingleton(_ => client ?? new k8s.Kubernetes(KubernetesClientConfiguration.IsInCluster()
-            ? KubernetesClientConfiguration.InClusterConfig()
-            : KubernetesClientConfiguration.BuildConfigFromConfigFile(Environment.GetEnvironmentVariable("KUBECONFIG"))));
+        builder.Services.AddSingleton(client);
         builder.Services.AddSingleton<IKubernetes>(sp => sp.GetRequiredService<k8s.Kubernetes>());
-        builder.Services.AddSingleton(new AgentNodeSettings
-        {
-            NodeName = node,
-            PodNamespace = Environment.GetEnvironmentVariable("POD_NAMESPACE") is { Length: > 0 } ns ? ns : "kserve",
-        });
+        builder.Services.AddSingleton(new AgentNodeSettings { NodeName = node, PodNamespace = kube.PodNamespace });
         builder.Services.AddSingleton<CredentialResolver>();
         builder.Services.AddSingleton<NodeStatusWriter>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<NodeStatusWriter>());

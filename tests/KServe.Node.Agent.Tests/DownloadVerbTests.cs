@@ -1,3 +1,4 @@
+using KServe.Node.Hosting.Cli;
 using KServe.Node.Agent.Cli;
 using KServe.Node.Agent.Tests.Servers;
 
@@ -8,7 +9,7 @@ public sealed class DownloadVerbTests
 {
     private static async Task<(int Code, string Error)> Run(params string[] args)
     {
-        var cl = CommandLine.Parse(args, new HashSet<string>(StringComparer.Ordinal) { "verbose" });
+        var cl = AgentCli.App.Parse(args);
         var err = new StringWriter();
         var code = await DownloadCommand.RunAsync(cl, err, CancellationToken.None);
         return (code, err.ToString());
@@ -96,8 +97,8 @@ public sealed class DownloadVerbTests
         Assert.Equal(1, code);
         Assert.Equal("download failed: InvalidUri: unsupported scheme 'ftp://' in 'ftp://host/x'; supported: s3://, gs://, hf://, https://, http://", error.Trim());
 
-        await Assert.ThrowsAsync<UsageException>(() => Run("download", "s3://b/k"));
-        var e = await Assert.ThrowsAsync<UsageException>(() => Run("download", "s3://b/k", tmp.Sub("o"), "--streams", "0"));
+        await Assert.ThrowsAsync<CliException>(() => Run("download", "s3://b/k"));
+        var e = await Assert.ThrowsAsync<CliException>(() => Run("download", "s3://b/k", tmp.Sub("o"), "--streams", "0"));
         Assert.Contains("--streams", e.Message, StringComparison.Ordinal);
     }
 }

@@ -1,3 +1,4 @@
+using KServe.Node.Hosting.Cli;
 using System.Text;
 using k8s;
 using k8s.Models;
@@ -101,7 +102,7 @@ public sealed class KubernetesModeTests
         using var tmp = new TempDir();
         var root = tmp.Sub("root");
         await using var app = KubernetesMode.Build(
-            CommandLine.Parse(["--root", root, "--http-port", "0", "--address", "127.0.0.1"], new HashSet<string>()), client, "worker-1");
+            AgentCli.App.Parse(["--root", root, "--http-port", "0", "--address", "127.0.0.1"]), client, "worker-1");
         await using var informers = new SharedInformerFactory(client);
         var watch = informers.Get<LocalModelNode>();
         var changed = new SemaphoreSlim(0);
@@ -151,7 +152,7 @@ public sealed class KubernetesModeTests
     [Fact]
     public void Kubernetes_mode_without_NODE_NAME_says_what_is_missing()
     {
-        var e = Assert.Throws<UsageException>(() => KubernetesMode.Build(CommandLine.Parse(["--root", "/tmp/x"], new HashSet<string>()), null, ""));
-        Assert.StartsWith("NODE_NAME is not set", e.Message, StringComparison.Ordinal);
+        var e = Assert.Throws<CliException>(() => KubernetesMode.Build(AgentCli.App.Parse(["--root", "/tmp/x"]), null, ""));
+        Assert.StartsWith("no node name: Kubernetes mode takes it from NODE_NAME", e.Message, StringComparison.Ordinal);
     }
 }

@@ -1,3 +1,4 @@
+using KServe.Node.Hosting.Cli;
 using System.Net;
 using System.Text.Json;
 using KServe.Node.Agent.Cli;
@@ -48,8 +49,7 @@ public sealed class StandaloneTests
             spec: {storageLimit: 1Gi}
             """);
 
-        await using var app = AgentHost.BuildStandalone(CommandLine.Parse(
-            ["standalone", "--config-dir", config, "--root", tmp.Sub("root"), "--http-port", "0"], new HashSet<string>()));
+        await using var app = AgentHost.BuildStandalone(AgentCli.App.Parse(["standalone", "--config-dir", config, "--root", tmp.Sub("root"), "--http-port", "0"]));
         await app.StartAsync();
         var url = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         var engine = app.Services.GetRequiredService<CacheEngine>();
@@ -78,7 +78,7 @@ public sealed class StandaloneTests
         }
 
         var listing = new StringWriter();
-        Assert.Equal(0, await ListCommand.RunAsync(CommandLine.Parse(["list", "--url", url], new HashSet<string>()), listing, CancellationToken.None));
+        Assert.Equal(0, await ListCommand.RunAsync(AgentCli.App.Parse(["list", "--url", url]), listing, CancellationToken.None));
         Assert.Matches(@"tiny\s+ModelDownloaded\s+3 MiB\s+100%", listing.ToString());
 
         File.Delete(Path.Combine(config, "tiny.yaml"));
@@ -88,7 +88,7 @@ public sealed class StandaloneTests
         Assert.False(File.Exists(Path.Combine(tmp.Sub("root"), ".state", tinyKey + ".json")));
 
         var offline = new StringWriter();
-        Assert.Equal(0, await ListCommand.RunAsync(CommandLine.Parse(["list", "--root", tmp.Sub("root")], new HashSet<string>()), offline, CancellationToken.None));
+        Assert.Equal(0, await ListCommand.RunAsync(AgentCli.App.Parse(["list", "--root", tmp.Sub("root")]), offline, CancellationToken.None));
         Assert.Contains("/repo/", offline.ToString(), StringComparison.Ordinal);
         Assert.DoesNotContain("/m/model.gguf", offline.ToString(), StringComparison.Ordinal);
         await app.StopAsync();
@@ -104,8 +104,7 @@ public sealed class StandaloneTests
         Directory.CreateDirectory(config);
         await File.WriteAllTextAsync(Path.Combine(config, "c.yaml"), CacheYaml("big", server.BaseUrl + "/big.bin"));
 
-        await using var app = AgentHost.BuildStandalone(CommandLine.Parse(
-            ["standalone", "--config-dir", config, "--root", tmp.Sub("root"), "--http-port", "0", "--storage-limit", "2Mi"], new HashSet<string>()));
+        await using var app = AgentHost.BuildStandalone(AgentCli.App.Parse(["standalone", "--config-dir", config, "--root", tmp.Sub("root"), "--http-port", "0", "--storage-limit", "2Mi"]));
         await app.StartAsync();
         var engine = app.Services.GetRequiredService<CacheEngine>();
         var snap = await engine.WaitForAsync(s => s.Any(v => v.State == ModelStates.Error), TimeSpan.FromSeconds(30));
@@ -119,8 +118,8 @@ public sealed class StandaloneTests
     [Fact]
     public void Standalone_without_its_required_options_names_the_missing_one()
     {
-        var e = Assert.Throws<UsageException>(() => AgentHost.BuildStandalone(CommandLine.Parse(["standalone", "--root", "/tmp/x"], new HashSet<string>())));
-        Assert.Equal("missing required option --config-dir", e.Message);
+        var e = Assert.Throws<CliException>(() => AgentHost.BuildStandalone(AgentCli.App.Parse(["standalone", "--root", "/tmp/x"])));
+        Assert.Equal("missing --config-dir DIR: folder of LocalModelCache YAML files (watched) (see 'node-agent standalone --help')", e.Message);
     }
 }
 

@@ -1,3 +1,4 @@
+using KServe.Node.Hosting.Cli;
 using System.ClientModel;
 using System.Text.Json.Nodes;
 using Amazon.Runtime;
@@ -242,7 +243,7 @@ public sealed class WholeSystemRun : IAsyncLifetime
 
         // The daemons, each with its own client (user agent = component).
         var cache = CacheControllerApp.Build(
-            ["--CacheController:EnableWebhooks=false", "--CacheController:MetricsPort=0", "--CacheController:MetricsAddress=127.0.0.1",
+            ["--CacheController:EnableWebhooks=false", "--CacheController:MetricsAddr=127.0.0.1:0",
              "--CacheController:Workers=2"],
             api.CreateClient("cache-controller"), b => b.Logging.SetMinimumLevel(LogLevel.Warning));
         await StartAsync(cache);
@@ -250,7 +251,7 @@ public sealed class WholeSystemRun : IAsyncLifetime
         {
             var root = Directory.CreateDirectory(Path.Combine(work.FullName, node)).FullName;
             Roots[node] = root;
-            var cl = CommandLine.Parse(["--root", root, "--http-port", "0", "--address", "127.0.0.1"], new HashSet<string>(StringComparer.Ordinal));
+            var cl = AgentCli.App.Parse(["--root", root, "--http-port", "0", "--address", "127.0.0.1"]);
             var agent = KubernetesMode.Build(cl, api.CreateClient("node-agent"), node);
             await StartAsync(agent);
         }

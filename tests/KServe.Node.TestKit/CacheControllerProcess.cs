@@ -66,8 +66,7 @@ public sealed class CacheControllerProcess : IAsyncDisposable
         };
         start.ArgumentList.Add(dll);
         start.ArgumentList.Add("--CacheController:EnableWebhooks=false");
-        start.ArgumentList.Add("--CacheController:MetricsAddress=127.0.0.1");
-        start.ArgumentList.Add("--CacheController:MetricsPort=0");
+        start.ArgumentList.Add("--CacheController:MetricsAddr=127.0.0.1:0");
         foreach (var a in extraArgs ?? [])
         {
             start.ArgumentList.Add(a);

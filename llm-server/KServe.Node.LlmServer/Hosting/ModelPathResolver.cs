@@ -1,9 +1,10 @@
 using System.Text.RegularExpressions;
+using KServe.Node.Hosting.Cli;
 
 namespace KServe.Node.LlmServer.Hosting;
 
 /// <summary>The model path cannot be resolved to one GGUF file; the message says why and lists candidates.</summary>
-public sealed class ModelPathException : Exception
+public sealed class ModelPathException : StartupException
 {
     public ModelPathException(string message) : base(message) { }
     public ModelPathException() { }
@@ -19,6 +20,19 @@ public static partial class ModelPathResolver
 {
     [GeneratedRegex(@"^(?<stem>.+)-(?<part>\d{5})-of-(?<total>\d{5})\.gguf$", RegexOptions.IgnoreCase)]
     private static partial Regex SplitPart();
+
+    /// <summary>Fails with one line naming <paramref name="flag"/> when <paramref name="file"/> cannot be opened for reading.</summary>
+    public static void EnsureReadable(string file, string flag)
+    {
+        try
+        {
+            using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.None);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ModelPathException($"{flag} '{file}' cannot be read: {e.Message} (check the path and its permissions)");
+        }
+    }
 
     public static string Resolve(string model, string? modelFile)
     {

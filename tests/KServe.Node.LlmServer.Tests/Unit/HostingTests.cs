@@ -1,4 +1,5 @@
 using KServe.Node.Hosting;
+using KServe.Node.Hosting.Cli;
 using KServe.Node.LlmServer.Hosting;
 using KServe.Node.LlmServer.Metrics;
 
@@ -67,17 +68,34 @@ public sealed class HostingTests : IDisposable
     }
 
     [Fact]
-    public void Command_line_maps_flags_to_configuration_and_rejects_unknown_ones()
+    public void Command_line_maps_flags_and_llama_server_spellings_to_configuration_and_rejects_unknown_ones()
     {
-        var c = ServerCommandLine.Parse(["--model", "/m", "--port=9000", "--api-key", "k1", "--api-key", "k2", "-c", "2048", "--no-embeddings"]);
+        var c = ServerCommandLine.App.Parse(["--model", "/m", "--port=9000", "--api-key", "k1", "--api-key", "k2", "-c", "2048", "--no-embeddings", "-ngl", "-1"],
+            new Dictionary<string, string>()).Configuration;
         Assert.Equal("/m", c["LlmServer:Model"]);
         Assert.Equal("9000", c["LlmServer:Port"]);
         Assert.Equal("k1", c["LlmServer:ApiKeys:0"]);
         Assert.Equal("k2", c["LlmServer:ApiKeys:1"]);
         Assert.Equal("2048", c["Engine:ContextSize"]);
         Assert.Equal("false", c["Engine:EnableEmbeddings"]);
-        Assert.Contains("--bogus", Assert.Throws<FormatException>(() => ServerCommandLine.Parse(["--bogus", "1"])).Message, StringComparison.Ordinal);
-        Assert.Throws<FormatException>(() => ServerCommandLine.Parse(["--model"]));
+        Assert.Equal("-1", c["Engine:GpuLayers"]);
+        Assert.Contains("--bogus", Assert.Throws<CliException>(() => ServerCommandLine.App.Parse(["--bogus", "1"])).Message, StringComparison.Ordinal);
+        Assert.Contains("--model needs a value", Assert.Throws<CliException>(() => ServerCommandLine.App.Parse(["--model"])).Message, StringComparison.Ordinal);
+        Assert.Equal("--ctx-size must be an integer, got 'lots'",
+            Assert.Throws<CliException>(() => ServerCommandLine.App.Parse(["--ctx-size", "lots"])).Message);
+    }
+
+    [Fact]
+    public void Environment_variables_fill_what_the_command_line_leaves_out()
+    {
+        var env = new Dictionary<string, string> { ["LLM_SERVER_PORT"] = "9100", ["LLM_SERVER_CONTEXT_SIZE"] = "1024", ["LLM_SERVER_API_KEYS"] = "a,b" };
+        var c = ServerCommandLine.App.Parse(["--port", "9200"], env).Configuration;
+        Assert.Equal("9200", c["LlmServer:Port"]);
+        Assert.Equal("1024", c["Engine:ContextSize"]);
+        Assert.Equal("a", c["LlmServer:ApiKeys:0"]);
+        Assert.Equal("b", c["LlmServer:ApiKeys:1"]);
+        Assert.Equal("LLM_SERVER_PORT must be from 0 to 65535, got '70000'",
+            Assert.Throws<CliException>(() => ServerCommandLine.App.Parse([], new Dictionary<string, string> { ["LLM_SERVER_PORT"] = "70000" })).Message);
     }
 
     [Theory]
@@ -88,16 +106,18 @@ public sealed class HostingTests : IDisposable
     [InlineData("pythonic", false)]
     public void Tool_call_parser_accepts_the_known_formats(string value, bool valid)
     {
-        var c = ServerCommandLine.Parse(["--tool-call-parser", value]);
-        Assert.Equal(value, c["LlmServer:ToolCallParser"]);
+        if (valid)
+        {
+            Assert.Equal(value, ServerCommandLine.App.Parse(["--tool-call-parser", value]).Configuration["LlmServer:ToolCallParser"]);
+        }
+        else
+        {
+            Assert.Contains("--tool-call-parser", Assert.Throws<CliException>(() => ServerCommandLine.App.Parse(["--tool-call-parser", value])).Message, StringComparison.Ordinal);
+        }
         var options = new LlmServerOptions { Model = "/m", ToolCallParser = value };
         var results = new List<System.ComponentModel.DataAnnotations.ValidationResult>();
         Assert.Equal(valid, System.ComponentModel.DataAnnotations.Validator.TryValidateObject(options, new(options), results, validateAllProperties: true));
-        if (!valid)
-        {
-            Assert.Contains("--tool-call-parser", Assert.Single(results).ErrorMessage, StringComparison.Ordinal);
-        }
-        Assert.Contains("--tool-call-parser", ServerCommandLine.Usage(), StringComparison.Ordinal);
+        Assert.Contains("--tool-call-parser", ServerCommandLine.App.Usage(ServerCommandLine.App.Commands[0]), StringComparison.Ordinal);
     }
 
     [Fact]

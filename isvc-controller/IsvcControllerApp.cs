@@ -1,0 +1,90 @@
+using k8s;
+using KServe.Node.Hosting;
+using KServe.Node.Hosting.Cli;
+using KServe.Node.IsvcController.Webhook;
+using KServe.Node.Runtime;
+using Microsoft.Extensions.Options;
+
+namespace KServe.Node.IsvcController;
+
+/// <summary>
+/// Builds the isvc-controller process: the InferenceService controller, its validating webhook (HTTPS, a self-signed
+/// certificate whose PEM goes into the webhook configuration's caBundle), health and metrics (HTTP).
+/// </summary>
+internal static class IsvcControllerApp
+{
+    /// <summary>The command line: one flag per <see cref="IsvcControllerOptions"/> setting.</summary>
+    public static CliApp Cli { get; } = new CliApp("isvc-controller", "ISVC_CONTROLLER").Add(
+        new CliCommand(null, "Turns InferenceServices of the kserve-node-llm runtime (all of them with --all) into a Deployment, Service, HPA and HTTPRoute placed on nodes that hold the cached model, and serves their validating webhook.")
+            .Options<IsvcControllerOptions>(IsvcControllerOptions.Section, f => f
+                .ValueName(nameof(IsvcControllerOptions.MetricsAddr), "[HOST]:PORT")
+                .ValueName(nameof(IsvcControllerOptions.HealthProbeAddr), "[HOST]:PORT")
+                .ValueName(nameof(IsvcControllerOptions.Kubeconfig), "FILE")));
+
+    public static WebApplication Build(CliResult cli)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = [] });
+        builder.Configuration.AddCommandLine(cli);
+        builder.AddServiceDefaults("isvc-controller");
+        builder.Services.AddValidatedOptions<IsvcControllerOptions>(builder.Configuration, IsvcControllerOptions.Section);
+        var options = builder.Configuration.GetSection(IsvcControllerOptions.Section).Get<IsvcControllerOptions>() ?? new IsvcControllerOptions();
+        var metrics = Daemon.ParseEndpoint("--metrics-addr", options.MetricsAddr);
+        var probes = options.HealthProbeAddr.Length > 0 ? Daemon.ParseEndpoint("--health-probe-addr", options.HealthProbeAddr) : null;
+        Daemon.EnsurePortFree("--metrics-addr", metrics);
+        if (probes is not null)
+        {
+            Daemon.EnsurePortFree("--health-probe-addr", probes);
+        }
+        if (options.WebhookPort > 0)
+        {
+            Daemon.EnsurePortFree("--webhook-port", "0.0.0.0", options.WebhookPort);
+        }
+        var client = KubeConnection.TryCreate(options.Kubeconfig, out var c, out var problem) ? c! : throw new StartupException(problem);
+        if (!KubeConnection.TryReach(client, TimeSpan.FromSeconds(10), out problem))
+        {
+            throw new StartupException(problem);
+        }
+
+        builder.Services.AddSingleton(client);
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddKubernetesRuntime();
+        builder.Services.AddSingleton<IHostedService>(sp =>
+        {
+            var time = sp.GetRequiredService<TimeProvider>();
+            var podName = Environment.GetEnvironmentVariable("POD_NAME");
+            var events = new EventRecorder(client, "isvc-controller", podName, time, sp.GetRequiredService<ILogger<EventRecorder>>());
+            var election = options.LeaderElect
+                ? new LeaderElectionOptions { LeaseNamespace = options.PodNamespace, LeaseName = options.LeaseName, Identity = podName ?? Environment.MachineName }
+                : null;
+            return IsvcControllerSetup.Build(
+                sp.GetRequiredService<SharedInformerFactory>(), sp.GetRequiredService<IOptions<IsvcControllerOptions>>().Value,
+                events, time, sp.GetRequiredService<ILoggerFactory>(), election);
+        });
+
+        var certificate = options.WebhookPort > 0
+            ? WebhookCertificate.Create(options.WebhookServiceName, options.PodNamespace, TimeProvider.System, TimeSpan.FromDays(365))
+            : null;
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.Listen(metrics);
+            if (probes is not null)
+            {
+                kestrel.Listen(probes);
+            }
+            if (certificate is not null)
+            {
+                kestrel.ListenAnyIP(options.WebhookPort, listen => listen.UseHttps(certificate));
+            }
+        });
+        if (certificate is not null && !string.IsNullOrEmpty(options.WebhookConfigurationName) && KubernetesClientConfiguration.IsInCluster())
+        {
+            builder.Services.AddHostedService(sp => new CaBundleInjector(
+                client, certificate, options.WebhookConfigurationName, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<CaBundleInjector>>()));
+        }
+
+        var app = builder.Build();
+        app.MapServiceDefaults();
+        app.MapAdmissionWebhook();
+        return app;
+    }
+}
