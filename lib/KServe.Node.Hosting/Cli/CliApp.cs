@@ -40,7 +40,8 @@ public sealed class CliApp
         ArgumentNullException.ThrowIfNull(args);
         var i = 0;
         var command = _commands.FirstOrDefault(c => c.Verb is null);
-        var help = false;
+        // Help is answered before anything else is checked, whatever else the line holds.
+        var help = args.Any(a => a is "--help" or "-h");
         if (args.Count > 0 && args[0] == "help")
         {
             help = true;
@@ -59,6 +60,10 @@ public sealed class CliApp
             }
             throw new CliException($"unknown command '{args[0]}'; commands: {string.Join(", ", _commands.Select(c => c.Verb))} (see --help)");
         }
+        if (help)
+        {
+            return new CliResult(this, command, true, [], new Dictionary<string, string?>(), new Dictionary<string, string>());
+        }
         var config = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
         var values = new Dictionary<string, string>(StringComparer.Ordinal);
         var lists = new Dictionary<string, List<string>>(StringComparer.Ordinal);
@@ -67,11 +72,6 @@ public sealed class CliApp
         for (; i < args.Count; i++)
         {
             var arg = args[i];
-            if (arg is "--help" or "-h")
-            {
-                help = true;
-                continue;
-            }
             if (arg == "--")
             {
                 positional.AddRange(args.Skip(i + 1));
@@ -116,10 +116,6 @@ public sealed class CliApp
             {
                 values[flag.Name] = value;
             }
-        }
-        if (help)
-        {
-            return new CliResult(this, command, true, positional, config, values);
         }
         environment ??= Environment.GetEnvironmentVariables();
         foreach (var flag in command.Flags.Where(f => !fromArgs.Contains(f.Name)))
