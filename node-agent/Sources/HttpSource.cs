@@ -64,8 +64,7 @@ internal sealed partial class HttpSource : IModelSource
             throw new DownloadException(FailureReason.UnsafePath, $"listing {_uri} nests deeper than {MaxListingDepth} folders");
         }
         string html;
-        using (var req = NewRequest(HttpMethod.Get, folder))
-        using (var resp = await SendAsync(req, ct).ConfigureAwait(false))
+        using (var resp = await SendAsync(HttpMethod.Get, folder, null, ct).ConfigureAwait(false))
         {
             html = await resp.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
         }
@@ -103,8 +102,7 @@ internal sealed partial class HttpSource : IModelSource
 
     private async Task<RemoteFile> ProbeAsync(Uri url, string relative, CancellationToken ct)
     {
-        using var req = NewRequest(HttpMethod.Head, url);
-        using var resp = await SendAsync(req, ct).ConfigureAwait(false);
+        using var resp = await SendAsync(HttpMethod.Head, url, null, ct).ConfigureAwait(false);
         var size = resp.Content.Headers.ContentLength;
         string? md5 = null, sha256 = null;
         if (resp.Content.Headers.ContentMD5 is { Length: 16 } m)
@@ -145,58 +143,72 @@ internal sealed partial class HttpSource : IModelSource
 
     public async Task<Stream> OpenReadAsync(RemoteFile file, long start, long? endInclusive, CancellationToken ct)
     {
-        var req = NewRequest(HttpMethod.Get, new Uri(file.Locator));
         var ranged = start > 0 || endInclusive is not null;
-        if (ranged)
+        var resp = await SendAsync(HttpMethod.Get, new Uri(file.Locator), req =>
         {
+            if (!ranged)
+            {
+                return;
+            }
             req.Headers.Range = new RangeHeaderValue(start, endInclusive);
+            // Only the same version may continue a partial file: a strong ETag, else the Last-Modified date.
             if (file.Version is { } v && v.StartsWith('"'))
             {
-                // Only the same version may continue a partial file.
                 req.Headers.IfRange = new RangeConditionHeaderValue(new EntityTagHeaderValue(v));
             }
-        }
-        var resp = await SendAsync(req, ct, HttpCompletionOption.ResponseHeadersRead).ConfigureAwait(false);
+            else if (file.Version is { } date && DateTimeOffset.TryParse(date, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var lastModified))
+            {
+                req.Headers.IfRange = new RangeConditionHeaderValue(lastModified);
+            }
+        }, ct, HttpCompletionOption.ResponseHeadersRead).ConfigureAwait(false);
         try
         {
-            var body = await resp.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
-            if (ranged && resp.StatusCode != HttpStatusCode.PartialContent)
+            if (ranged && resp.StatusCode == HttpStatusCode.PartialContent)
             {
-                if (start != 0)
+                // A 206 must answer the range asked for; any other range would be written at the wrong offset.
+                var cr = resp.Content.Headers.ContentRange;
+                if (cr is null || cr.From != start || (endInclusive is { } end && file.Size is { } size && cr.To != Math.Min(end, size - 1)))
                 {
-                    throw new DownloadException(FailureReason.SourceUnavailable, $"{Redact(file.Locator)} ignored the byte range request (status {(int)resp.StatusCode}); the file changed or the server has no range support");
+                    throw new DownloadException(FailureReason.SourceUnavailable, $"{Redact(file.Locator)} answered bytes {cr?.From}-{cr?.To} to a request for {start}-{endInclusive}");
                 }
             }
-            return new ResponseStream(body, resp);
+            else if (ranged && start != 0)
+            {
+                throw new DownloadException(FailureReason.SourceUnavailable, $"{Redact(file.Locator)} ignored the byte range request (status {(int)resp.StatusCode}); the file changed or the server has no range support");
+            }
+            return new ResponseStream(await resp.Content.ReadAsStreamAsync(ct).ConfigureAwait(false), resp);
         }
         catch
         {
             resp.Dispose();
-            req.Dispose();
             throw;
         }
     }
 
-    private HttpRequestMessage NewRequest(HttpMethod method, Uri url)
-    {
-        var req = new HttpRequestMessage(method, url);
-        foreach (var (k, v) in _headers)
-        {
-            req.Headers.TryAddWithoutValidation(k, v);
-        }
-        return req;
-    }
-
-    private async Task<HttpResponseMessage> SendAsync(HttpRequestMessage req, CancellationToken ct, HttpCompletionOption option = HttpCompletionOption.ResponseContentRead)
+    private async Task<HttpResponseMessage> SendAsync(HttpMethod method, Uri url, Action<HttpRequestMessage>? configure, CancellationToken ct,
+        HttpCompletionOption option = HttpCompletionOption.ResponseContentRead)
     {
         HttpResponseMessage resp;
         try
         {
-            resp = await _http.SendAsync(req, option, ct).ConfigureAwait(false);
+            resp = await Redirects.SendAsync(_http, url, (target, sameOrigin) =>
+            {
+                var req = new HttpRequestMessage(method, target);
+                // The {host}-headers come from secrets for this host: never sent to another origin on a redirect.
+                if (sameOrigin)
+                {
+                    foreach (var (k, v) in _headers)
+                    {
+                        req.Headers.TryAddWithoutValidation(k, v);
+                    }
+                }
+                configure?.Invoke(req);
+                return req;
+            }, option, ct).ConfigureAwait(false);
         }
         catch (HttpRequestException e)
         {
-            throw new DownloadException(FailureReason.SourceUnavailable, $"{Redact(req.RequestUri!.ToString())}: {e.Message}", e);
+            throw new DownloadException(FailureReason.SourceUnavailable, $"{Redact(url.ToString())}: {e.Message}", e);
         }
         if (resp.IsSuccessStatusCode)
         {
@@ -204,11 +216,12 @@ internal sealed partial class HttpSource : IModelSource
         }
         var status = (int)resp.StatusCode;
         resp.Dispose();
-        var where = Redact(req.RequestUri!.ToString());
+        var where = Redact(url.ToString());
         throw status switch
         {
             401 or 403 => new DownloadException(FailureReason.AccessDenied, $"{where}: access denied (HTTP {status}); check the credentials"),
             404 or 410 => new DownloadException(FailureReason.NotFound, $"{where}: not found (HTTP {status})"),
+            412 => new DownloadException(FailureReason.SourceUnavailable, $"{where}: the file changed while it was downloaded (HTTP 412)"),
             >= 500 or 408 or 429 => new DownloadException(FailureReason.SourceUnavailable, $"{where}: HTTP {status}"),
             _ => new DownloadException(FailureReason.NotFound, $"{where}: HTTP {status}"),
         };

@@ -21,6 +21,7 @@ internal sealed class HubSource : IModelSource
     private readonly string _revision;
     private readonly string? _token;
     private readonly string _uri;
+    private readonly Uri _origin;
 
     public HubSource(string uri, SourceSettings settings, HttpClient http)
     {
@@ -29,6 +30,15 @@ internal sealed class HubSource : IModelSource
         (_repo, _revision) = Parse(uri);
         _endpoint = (settings.Get("HF_ENDPOINT") ?? "https://huggingface.co").TrimEnd('/');
         _token = settings.Get("HF_TOKEN") ?? settings.Get("HUGGING_FACE_HUB_TOKEN");
+        if (!Uri.TryCreate(_endpoint, UriKind.Absolute, out var endpoint) || endpoint.Scheme is not ("http" or "https"))
+        {
+            throw new DownloadException(FailureReason.InvalidUri, $"HF_ENDPOINT '{HttpSource.Redact(_endpoint)}' is not an http(s) URL");
+        }
+        if (_token is not null && endpoint.Scheme == Uri.UriSchemeHttp && !Redirects.IsLoopback(endpoint))
+        {
+            throw new DownloadException(FailureReason.UnsafeRedirect, $"HF_ENDPOINT {HttpSource.Redact(_endpoint)} is plain http: the Hub token would cross the network unencrypted (use https, or unset HF_TOKEN)");
+        }
+        _origin = endpoint;
     }
 
     /// <summary>KServe's rule: exactly two '/'-separated non-empty parts after the prefix; ':rev' on the second.</summary>
@@ -74,6 +84,11 @@ internal sealed class HubSource : IModelSource
                 files.Add(new RemoteFile(path, e.Size, null, sha256, commit, $"{_endpoint}/{_repo}/resolve/{commit}/{escaped}"));
             }
             next = NextLink(resp.Headers);
+            if (next is not null && !Redirects.SameOrigin(_origin, next))
+            {
+                // The token goes with every listing page: a next link elsewhere would hand it to another host.
+                throw new DownloadException(FailureReason.UnsafeRedirect, $"{_uri}: the Hub's next listing page points to another host ({next.Scheme}://{next.Authority})");
+            }
         }
         return files;
     }
@@ -104,22 +119,29 @@ internal sealed class HubSource : IModelSource
             resp.Dispose();
             throw new DownloadException(FailureReason.SourceUnavailable, $"{_uri}: {file.Path}: the Hub ignored the byte range");
         }
+        if (range is not null && resp.StatusCode == HttpStatusCode.PartialContent && resp.Content.Headers.ContentRange?.From != start)
+        {
+            resp.Dispose();
+            throw new DownloadException(FailureReason.SourceUnavailable, $"{_uri}: {file.Path}: the Hub answered another byte range than {start}-{endInclusive}");
+        }
         return new ResponseStream(await resp.Content.ReadAsStreamAsync(ct).ConfigureAwait(false), resp);
     }
 
     private async Task<HttpResponseMessage> SendAsync(Uri url, RangeHeaderValue? range, CancellationToken ct, HttpCompletionOption option = HttpCompletionOption.ResponseContentRead)
     {
-        using var req = new HttpRequestMessage(HttpMethod.Get, url);
-        if (_token is not null)
-        {
-            // HttpClient drops Authorization on redirects, so the token never reaches the CDN.
-            req.Headers.Authorization = new AuthenticationHeaderValue("Bearer", _token);
-        }
-        req.Headers.Range = range;
         HttpResponseMessage resp;
         try
         {
-            resp = await _http.SendAsync(req, option, ct).ConfigureAwait(false);
+            resp = await Redirects.SendAsync(_http, url, (target, _) =>
+            {
+                var req = new HttpRequestMessage(HttpMethod.Get, target) { Headers = { Range = range } };
+                // The token goes to the Hub endpoint only, never to the CDN or another host a redirect names.
+                if (_token is not null && Redirects.SameOrigin(_origin, target))
+                {
+                    req.Headers.Authorization = new AuthenticationHeaderValue("Bearer", _token);
+                }
+                return req;
+            }, option, ct).ConfigureAwait(false);
         }
         catch (HttpRequestException e)
         {

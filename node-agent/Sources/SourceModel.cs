@@ -31,6 +31,7 @@ internal enum FailureReason
     AccessDenied,
     SourceUnavailable,
     UnsafePath,
+    UnsafeRedirect,
     ChecksumMismatch,
     SizeMismatch,
     InsufficientStorage,

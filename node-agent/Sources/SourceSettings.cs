@@ -72,15 +72,17 @@ internal static class SourceFactory
         };
     }
 
-    /// <summary>One HttpClient for all sources: no decompression (byte ranges must be raw), many connections per host.</summary>
+    /// <summary>
+    /// One HttpClient for all sources: no decompression (byte ranges must be raw), many connections per host, and no
+    /// automatic redirects: <see cref="Redirects"/> follows them and decides what credentials may travel.
+    /// </summary>
     public static HttpClient CreateHttpClient() => new(new SocketsHttpHandler
     {
         AutomaticDecompression = System.Net.DecompressionMethods.None,
         MaxConnectionsPerServer = 64,
         PooledConnectionLifetime = TimeSpan.FromMinutes(5),
         ConnectTimeout = TimeSpan.FromSeconds(15),
-        AllowAutoRedirect = true,
-        MaxAutomaticRedirections = 5,
+        AllowAutoRedirect = false,
     })
     {
         Timeout = Timeout.InfiniteTimeSpan,

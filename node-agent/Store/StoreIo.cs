@@ -80,7 +80,9 @@ internal sealed partial class PhysicalStoreIo : IStoreIo
 
     public void FlushDirectory(string path)
     {
-        var fd = Open(path, 0 /* O_RDONLY */ | 0x10000 /* O_DIRECTORY */);
+        // O_RDONLY alone: fsync works on a read-only descriptor of a folder, and O_DIRECTORY's value differs between
+        // x86-64 (0x10000) and arm64 (0x4000, where 0x10000 is O_DIRECT and open fails with EINVAL).
+        var fd = Open(path, 0 /* O_RDONLY */);
         if (fd < 0)
         {
             throw new IOException($"cannot open folder {path} for fsync (errno {Marshal.GetLastPInvokeError()})");
@@ -144,8 +146,9 @@ internal static class DiskErrors
     private const int Enospc = 28;
     private const int Edquot = 122;
 
+    // On Linux the HResult carries the errno; 39 and 112 would be ENOTEMPTY and EHOSTDOWN there (Windows' disk-full codes).
     public static bool IsDiskFull(IOException e) =>
-        (e.HResult & 0xFFFF) is Enospc or Edquot or 0x70 or 0x27
+        (e.HResult & 0xFFFF) is Enospc or Edquot
         || e.Message.Contains("No space left", StringComparison.OrdinalIgnoreCase)
         || e.Message.Contains("not enough space", StringComparison.OrdinalIgnoreCase)
         || e.Message.Contains("Disk quota", StringComparison.OrdinalIgnoreCase);

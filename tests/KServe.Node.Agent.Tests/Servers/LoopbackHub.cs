@@ -153,8 +153,9 @@ public sealed class LoopbackHub : IAsyncDisposable
         }
         if (r.Lfs.Contains(path))
         {
-            // The real Hub redirects LFS files to its CDN (with a signed URL); the client must not forward its token.
-            return Results.Redirect($"/cdn/{owner}/{repo}/{path}?sig=x");
+            // The real Hub redirects LFS files to its CDN, another host (with a signed URL); the client must not forward
+            // its token there. "localhost" is this server under another host name than the endpoint's 127.0.0.1.
+            return Results.Redirect($"http://localhost:{ctx.Connection.LocalPort}/cdn/{owner}/{repo}/{path}?sig=x");
         }
         return Results.Bytes(data, "application/octet-stream", enableRangeProcessing: true, entityTag: new EntityTagHeaderValue("\"" + r.Commit + "\""));
     }

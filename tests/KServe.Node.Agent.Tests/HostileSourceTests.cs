@@ -1,0 +1,148 @@
+using System.Net;
+using System.Text.Json;
+using KServe.Node.Agent.Engine;
+using KServe.Node.Agent.Sources;
+using KServe.Node.Agent.Tests.Servers;
+using Microsoft.AspNetCore.Http;
+
+namespace KServe.Node.Agent.Tests;
+
+/// <summary>Sources that redirect elsewhere or answer the wrong bytes: credentials stay home, nothing corrupt is committed.</summary>
+public sealed class HostileSourceTests
+{
+    private static DownloadOptions FewRetries() => new()
+    {
+        Streams = 2, ChunkSizeBytes = 1 << 20, ReserveBytes = 0, MaxAttempts = 2,
+        RetryDelay = TimeSpan.FromMilliseconds(10), RetryMaxDelay = TimeSpan.FromMilliseconds(20),
+    };
+
+    [Fact]
+    public async Task Custom_headers_from_secrets_go_to_their_own_origin_only_even_across_redirects()
+    {
+        await using var home = await ScriptedOrigin.StartAsync();
+        await using var elsewhere = await ScriptedOrigin.StartAsync();
+        var data = TestData.Bytes(3 << 20, 41);
+        home.Redirect("/moved.bin", $"{elsewhere.BaseUrl}/m.bin");
+        elsewhere.File("/m.bin", data);
+        home.Redirect("/renamed.bin", "/m.bin");
+        home.File("/m.bin", data);
+        var settings = new SourceSettings([new("127.0.0.1-headers", """{"X-Api-Key":"key-from-a-secret","Cookie":"session=s3cr3t"}""")]);
+        using var tmp = new TempDir();
+        await using var h = new EngineHarness(tmp.Path, FewRetries());
+
+        h.Engine.SetDesired([
+            EngineHarness.Spec("cross", $"{home.BaseUrl}/moved.bin", settings),
+            EngineHarness.Spec("same", $"{home.BaseUrl}/renamed.bin", settings),
+        ]);
+        var cross = await h.WaitFor("cross", ModelStates.Downloaded);
+        var same = await h.WaitFor("same", ModelStates.Downloaded);
+
+        Assert.Equal(TestData.Sha256(data), TestData.Sha256File(Path.Combine(cross.Path, "moved.bin")));
+        Assert.Equal(TestData.Sha256(data), TestData.Sha256File(Path.Combine(same.Path, "renamed.bin")));
+        // The origin the secret belongs to got it on every request, the redirect target on none.
+        Assert.All(home.HeadersFor("/moved.bin"), hd => Assert.Equal("key-from-a-secret", hd["X-Api-Key"]));
+        Assert.NotEmpty(elsewhere.HeadersFor("/m.bin"));
+        Assert.All(elsewhere.HeadersFor("/m.bin"), hd =>
+        {
+            Assert.False(hd.ContainsKey("X-Api-Key"), "X-Api-Key reached the other origin");
+            Assert.False(hd.ContainsKey("Cookie"), "Cookie reached the other origin");
+        });
+        // A redirect within the origin keeps them (same scheme, host and port).
+        Assert.All(home.HeadersFor("/m.bin"), hd => Assert.Equal("key-from-a-secret", hd["X-Api-Key"]));
+    }
+
+    [Fact]
+    public async Task An_https_source_redirecting_to_plain_http_is_refused()
+    {
+        // A stand-in handler (no TLS origin with a trusted certificate can run here): the policy is what is tested.
+        using var http = new HttpClient(new StubHandler(req => req.RequestUri!.Scheme == "https"
+            ? new HttpResponseMessage(HttpStatusCode.Found) { Headers = { Location = new Uri("http://mirror.example/w.bin") } }
+            : new HttpResponseMessage(HttpStatusCode.OK)));
+        var e = await Assert.ThrowsAsync<DownloadException>(() => Redirects.SendAsync(http, new Uri("https://models.example/w.bin?X-Amz-Signature=abc"),
+            (u, _) => new HttpRequestMessage(HttpMethod.Get, u), HttpCompletionOption.ResponseHeadersRead, CancellationToken.None));
+        Assert.Equal(FailureReason.UnsafeRedirect, e.Reason);
+        Assert.Equal("https://models.example/w.bin redirected to http://mirror.example/w.bin: an https source may not send the download to plain http", e.Message);
+    }
+
+    [Fact]
+    public async Task The_hub_token_is_not_handed_to_another_host_by_a_next_page_link_or_plain_http()
+    {
+        await using var hub = await ScriptedOrigin.StartAsync();
+        await using var other = await ScriptedOrigin.StartAsync();
+        hub.On("/api/models/acme/m/revision/main", ctx => ctx.Response.WriteAsync("""{"sha":"0123456789abcdef"}"""));
+        hub.On("/api/models/acme/m/tree/0123456789abcdef", ctx =>
+        {
+            ctx.Response.Headers.Link = $"<{other.BaseUrl}/api/models/acme/m/tree/0123456789abcdef?page=2>; rel=\"next\"";
+            return ctx.Response.WriteAsync("""[{"type":"file","path":"a.bin","size":1}]""");
+        });
+        var settings = new SourceSettings([new("HF_ENDPOINT", hub.BaseUrl), new("HF_TOKEN", "hf_token_abc")]);
+        using var http = SourceFactory.CreateHttpClient();
+        using var source = new HubSource("hf://acme/m", settings, http);
+
+        var e = await Assert.ThrowsAsync<DownloadException>(() => source.ListAsync(CancellationToken.None));
+        Assert.Equal(FailureReason.UnsafeRedirect, e.Reason);
+        Assert.Contains("points to another host", e.Message, StringComparison.Ordinal);
+        Assert.Empty(other.Requests);
+        Assert.All(hub.Requests, r => Assert.Equal("Bearer hf_token_abc", r.Headers["Authorization"]));
+
+        var plain = Assert.Throws<DownloadException>(() => new HubSource("hf://acme/m",
+            new SourceSettings([new("HF_ENDPOINT", "http://hub.internal.example"), new("HF_TOKEN", "hf_token_abc")]), http));
+        Assert.Equal(FailureReason.UnsafeRedirect, plain.Reason);
+        Assert.DoesNotContain("hf_token_abc", plain.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_206_with_another_range_than_asked_is_never_written_and_nothing_is_committed()
+    {
+        await using var origin = await ScriptedOrigin.StartAsync();
+        var data = TestData.Bytes(3 << 20, 42);
+        origin.On("/w.bin", async ctx =>
+        {
+            ctx.Response.Headers.AcceptRanges = "bytes";
+            ctx.Response.Headers.ETag = "\"v1\"";
+            ctx.Response.ContentLength = data.Length;
+            if (HttpMethods.IsHead(ctx.Request.Method))
+            {
+                return;
+            }
+            if (ctx.Request.Headers.Range.Count == 0)
+            {
+                await ctx.Response.Body.WriteAsync(data);
+                return;
+            }
+            // Always the first MiB, whatever was asked: a broken cache or proxy in front of the origin.
+            ctx.Response.StatusCode = 206;
+            ctx.Response.ContentLength = 1 << 20;
+            ctx.Response.Headers.ContentRange = $"bytes 0-{(1 << 20) - 1}/{data.Length}";
+            await ctx.Response.Body.WriteAsync(data.AsMemory(0, 1 << 20));
+        });
+        using var tmp = new TempDir();
+        await using var h = new EngineHarness(tmp.Path, FewRetries());
+
+        h.Engine.SetDesired([EngineHarness.Spec("m", $"{origin.BaseUrl}/w.bin")]);
+        var v = await h.WaitFor("m", ModelStates.Error);
+
+        Assert.Contains("answered bytes 0-1048575 to a request for 1048576-2097151", v.Message, StringComparison.Ordinal);
+        Assert.Null(h.Store.GetManifest(v.StorageKey));
+        Assert.Empty(TestData.Tree(Path.Combine(tmp.Path, "models")));
+    }
+
+    [Theory]
+    [InlineData("../escape.bin")]
+    [InlineData("/etc/passwd")]
+    [InlineData("weights//double.bin")]
+    [InlineData("a/./b.bin")]
+    [InlineData("a\\b.bin")]
+    public void Names_that_could_leave_the_model_folder_are_refused_with_the_name(string name)
+    {
+        var e = Assert.Throws<DownloadException>(() => PathGuard.Validate(name, "s3://bucket/prefix"));
+        Assert.Equal(FailureReason.UnsafePath, e.Reason);
+        Assert.Contains("s3://bucket/prefix", e.Message, StringComparison.Ordinal);
+    }
+
+    private sealed class StubHandler(Func<HttpRequestMessage, HttpResponseMessage> answer) : HttpMessageHandler
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
+            Task.FromResult(answer(request));
+    }
+}
