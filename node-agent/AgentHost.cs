@@ -48,6 +48,7 @@ internal static class AgentHost
         }
         Daemon.EnsurePortFree("--http-port", new IPEndPoint(ip, agent.HttpPort));
         var root = Path.GetFullPath(agent.Root);
+        EnsureWritable(root);
         var port = agent.HttpPort;
         builder.WebHost.UseKestrel(o => o.Listen(ip, port));
         builder.Services.AddValidatedOptions<AgentOptions>(builder.Configuration, AgentOptions.Section);
@@ -63,6 +64,31 @@ internal static class AgentHost
         builder.Services.AddHealthChecks().AddCheck<EngineHealthCheck>("engine", tags: [ServiceDefaults.ReadyTag]);
         return builder;
     }
+
+    /// <summary>
+    /// Fails at start with one line naming the root when the agent cannot write it (a hostPath the kubelet created
+    /// as root, a read-only mount), instead of an access error from deep inside the first download.
+    /// </summary>
+    private static void EnsureWritable(string root)
+    {
+        var probe = Path.Combine(root, $".write-test.{Environment.ProcessId}");
+        try
+        {
+            Directory.CreateDirectory(root);
+            File.WriteAllBytes(probe, []);
+            File.Delete(probe);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            var why = e is UnauthorizedAccessException ? "permission denied" : e.Message.TrimEnd('.');
+            throw new StartupException($"cannot write the cache root {root} ({why}) as uid {Uid()}: "
+                + "make it writable by the agent's user (the DaemonSet's prepare-cache init step does so for its hostPath) or choose another --root");
+        }
+    }
+
+    private static string Uid() => File.Exists("/proc/self/status")
+        ? File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("Uid:", StringComparison.Ordinal))?.Split('\t', StringSplitOptions.RemoveEmptyEntries).ElementAtOrDefault(1) ?? "?"
+        : "?";
 
     internal static void MapEndpoints(WebApplication app, string mode, Func<IReadOnlyList<string>> configErrors)
     {

@@ -140,7 +140,7 @@ public sealed class FaultTests
         Assert.True(resent < BigObject - sentBeforeRestart * 0.5, $"after the restart the source sent {resent} bytes; {sentBeforeRestart} were sent before the kill; staged: {staged}; {await second.StandardOutput.ReadToEndAsync()} {stderr}");
     }
 
-    private static Process StartAgent(params string[] args)
+    internal static Process StartAgent(params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "node-agent.dll"));
@@ -151,7 +151,7 @@ public sealed class FaultTests
         return Process.Start(psi) ?? throw new InvalidOperationException("could not start node-agent");
     }
 
-    private static async Task Mount(string args, string tool = "mount")
+    internal static async Task Mount(string args, string tool = "mount")
     {
         var psi = new ProcessStartInfo(tool) { RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in args.Split(' '))

@@ -101,8 +101,9 @@ public sealed class KubernetesModeTests
 
         using var tmp = new TempDir();
         var root = tmp.Sub("root");
+        using var agentClient = api.CreateClient("node-agent");
         await using var app = KubernetesMode.Build(
-            AgentCli.App.Parse(["--root", root, "--http-port", "0", "--address", "127.0.0.1"]), client, "worker-1");
+            AgentCli.App.Parse(["--root", root, "--http-port", "0", "--address", "127.0.0.1"]), agentClient, "worker-1");
         await using var informers = new SharedInformerFactory(client);
         var watch = informers.Get<LocalModelNode>();
         var changed = new SemaphoreSlim(0);
@@ -147,6 +148,11 @@ public sealed class KubernetesModeTests
         Assert.False(Directory.Exists(Path.Combine(root, "models", irisKey)));
         Assert.False(File.Exists(Path.Combine(root, ".state", irisKey + ".json")));
         await app.StopAsync();
+
+        // Credentials were read only where the Role in the manifests grants them: the job namespace.
+        var credentialReads = api.Requests.Where(r => r.UserAgent == "node-agent" && r.Resource is "secrets" or "serviceaccounts").ToList();
+        Assert.Contains(credentialReads, r => r.Resource == "secrets");
+        Assert.All(credentialReads, r => Assert.True(r.Namespace == JobNamespace && r.Verb == "get", $"{r.Verb} {r.Resource} in '{r.Namespace}'"));
     }
 
     [Fact]

@@ -65,6 +65,57 @@ public sealed partial class PackagingTests
     }
 
     /// <summary>
+    /// A fresh node works: the kubelet makes the hostPath root-owned, so an init step running as root with only
+    /// CAP_CHOWN hands it to the agent's uid, and the agent itself stays non-root with every capability dropped.
+    /// </summary>
+    [Fact]
+    public void The_agent_daemonset_prepares_its_hostPath_with_only_CAP_CHOWN_and_runs_the_agent_unprivileged()
+    {
+        var ds = Documents(RenderKustomize()).Single(d => (string?)d["kind"] == "DaemonSet" && (string?)d["metadata"]!["name"] == "kserve-node-agent");
+        var pod = ds["spec"]!["template"]!["spec"]!;
+        var init = pod["initContainers"]!.AsArray().Single()!;
+        Assert.Equal("prepare-cache", (string?)init["name"]);
+        Assert.Equal(0, (int)init["securityContext"]!["runAsUser"]!);
+        Assert.Equal(["ALL"], init["securityContext"]!["capabilities"]!["drop"]!.AsArray().Select(c => (string)c!));
+        Assert.Equal(["CHOWN"], init["securityContext"]!["capabilities"]!["add"]!.AsArray().Select(c => (string)c!));
+        Assert.False((bool)init["securityContext"]!["allowPrivilegeEscalation"]!);
+        var command = string.Join(' ', init["command"]!.AsArray().Select(c => (string)c!));
+        Assert.Contains("chown -h 1000:1000", command, StringComparison.Ordinal);
+        Assert.Equal("/mnt/models", (string?)init["volumeMounts"]![0]!["mountPath"]);
+
+        var agent = pod["containers"]!.AsArray().Single(c => (string?)c!["name"] == "node-agent")!;
+        Assert.True((bool)pod["securityContext"]!["runAsNonRoot"]!);
+        Assert.Equal(1000, (int)pod["securityContext"]!["runAsUser"]!);
+        Assert.Null(agent["securityContext"]!["runAsUser"]);
+        Assert.Equal(["ALL"], agent["securityContext"]!["capabilities"]!["drop"]!.AsArray().Select(c => (string)c!));
+        Assert.Null(agent["securityContext"]!["capabilities"]!["add"]);
+    }
+
+    /// <summary>The agent reads Secrets and ServiceAccounts only in the job namespace, and one ConfigMap by name.</summary>
+    [Fact]
+    public void The_agent_RBAC_has_no_cluster_wide_secret_access()
+    {
+        var docs = Documents(RenderKustomize());
+        var bindings = docs.Where(d => (string?)d["kind"] is "ClusterRoleBinding" or "RoleBinding"
+            && d["subjects"]!.AsArray().Any(s => (string?)s!["name"] == "kserve-node-agent")).ToList();
+        JsonObject Role(JsonObject binding) => docs.Single(d => (string?)d["kind"] == (string?)binding["roleRef"]!["kind"]
+            && (string?)d["metadata"]!["name"] == (string?)binding["roleRef"]!["name"]
+            && (string?)d["metadata"]!["namespace"] == (string?)binding["metadata"]!["namespace"]);
+        static IEnumerable<string> Resources(JsonObject role) => role["rules"]!.AsArray().SelectMany(r => r!["resources"]!.AsArray().Select(x => (string)x!));
+
+        foreach (var cluster in bindings.Where(b => (string?)b["kind"] == "ClusterRoleBinding"))
+        {
+            Assert.DoesNotContain(Resources(Role(cluster)), r => r is "secrets" or "serviceaccounts" or "configmaps" or "*");
+        }
+        var credentials = bindings.Where(b => (string?)b["kind"] == "RoleBinding" && Resources(Role(b)).Contains("secrets")).ToList();
+        Assert.Equal(["kserve-localmodel-jobs"], credentials.Select(b => (string?)b["metadata"]!["namespace"]));
+        Assert.Equal(["get"], Role(credentials[0])["rules"]!.AsArray().SelectMany(r => r!["verbs"]!.AsArray().Select(v => (string)v!)).Distinct());
+        var config = Role(bindings.Single(b => (string?)b["kind"] == "RoleBinding" && Resources(Role(b)).Contains("configmaps")));
+        Assert.Equal(["inferenceservice-config"], config["rules"]![0]!["resourceNames"]!.AsArray().Select(n => (string)n!));
+        Assert.Contains(docs, d => (string?)d["kind"] == "Namespace" && (string?)d["metadata"]!["name"] == "kserve-localmodel-jobs");
+    }
+
+    /// <summary>
     /// Each built-in object deserializes into KubernetesClient's models (generated from the published
     /// OpenAPI schema) and serializes back without losing a field: a misspelt or misplaced field would be
     /// dropped by the typed model and show up as a difference.
