@@ -141,7 +141,7 @@ internal sealed partial class ModelFetcher(DownloadOptions options, HttpClient h
                 var effectiveChunk = f.SupportsRanges ? chunkSize : Math.Max(size, 1);
                 var chunks = size == 0 ? 0 : (int)((size + effectiveChunk - 1) / effectiveChunk);
                 var algo = !options.Verify ? null : f.Sha256 is not null ? HashAlgorithmName.SHA256 : f.Md5 is not null ? HashAlgorithmName.MD5 : (HashAlgorithmName?)null;
-                var hasher = algo is { } a ? new OrderedHasher(handle, chunks, effectiveChunk, size, a) : null;
+                var hasher = algo is { } a ? new OrderedHasher(handle, chunks, effectiveChunk, size, a, a == HashAlgorithmName.MD5 ? f.PartSize : null) : null;
                 var state = new FileState(f, path, handle, hasher);
                 states.Add(state);
                 for (var c = 0; c < chunks; c++)
@@ -359,7 +359,8 @@ internal sealed partial class ModelFetcher(DownloadOptions options, HttpClient h
 
 /// <summary>
 /// Hashes a file in chunk order while chunks arrive out of order from parallel streams: each chunk is
-/// read back (from the page cache, normally) once it and all before it are written.
+/// read back (from the page cache, normally) once it and all before it are written. With a part size it computes
+/// S3's multipart ETag instead: the MD5 of the concatenated MD5s of each part, then <c>-N</c>.
 /// </summary>
 internal sealed class OrderedHasher
 {
@@ -367,13 +368,15 @@ internal sealed class OrderedHasher
     private readonly TaskCompletionSource[] _ready;
     private readonly long _chunkSize;
     private readonly long _size;
+    private readonly long? _partSize;
     private string? _result;
 
-    public OrderedHasher(SafeFileHandle handle, int chunks, long chunkSize, long size, HashAlgorithmName algorithm)
+    public OrderedHasher(SafeFileHandle handle, int chunks, long chunkSize, long size, HashAlgorithmName algorithm, long? partSize = null)
     {
         _handle = handle;
         _chunkSize = chunkSize;
         _size = size;
+        _partSize = partSize;
         Algorithm = algorithm;
         _ready = new TaskCompletionSource[chunks];
         for (var i = 0; i < chunks; i++)
@@ -391,6 +394,9 @@ internal sealed class OrderedHasher
     public async Task RunAsync(CancellationToken ct)
     {
         using var hash = IncrementalHash.CreateHash(Algorithm);
+        using var parts = _partSize is null ? null : IncrementalHash.CreateHash(HashAlgorithmName.MD5);
+        var partCount = 0;
+        long inPart = 0;
         var buffer = ArrayPool<byte>.Shared.Rent(1 << 20);
         try
         {
@@ -401,16 +407,37 @@ internal sealed class OrderedHasher
                 var end = Math.Min(_size, pos + _chunkSize);
                 while (pos < end)
                 {
-                    var n = await RandomAccess.ReadAsync(_handle, buffer.AsMemory(0, (int)Math.Min(buffer.Length, end - pos)), pos, ct).ConfigureAwait(false);
+                    var want = (int)Math.Min(buffer.Length, end - pos);
+                    if (_partSize is { } ps)
+                    {
+                        want = (int)Math.Min(want, ps - inPart);
+                    }
+                    var n = await RandomAccess.ReadAsync(_handle, buffer.AsMemory(0, want), pos, ct).ConfigureAwait(false);
                     if (n == 0)
                     {
                         throw new IOException("unexpected end of staged file while verifying");
                     }
                     hash.AppendData(buffer, 0, n);
                     pos += n;
+                    if (parts is not null && (inPart += n) == _partSize)
+                    {
+                        parts.AppendData(hash.GetHashAndReset());
+                        partCount++;
+                        inPart = 0;
+                    }
                 }
             }
-            _result = Convert.ToHexStringLower(hash.GetHashAndReset());
+            if (parts is null)
+            {
+                _result = Convert.ToHexStringLower(hash.GetHashAndReset());
+                return;
+            }
+            if (inPart > 0 || partCount == 0)
+            {
+                parts.AppendData(hash.GetHashAndReset());
+                partCount++;
+            }
+            _result = $"{Convert.ToHexStringLower(parts.GetHashAndReset())}-{partCount}";
         }
         finally
         {

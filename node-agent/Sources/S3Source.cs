@@ -157,23 +157,88 @@ internal sealed class S3Source : IModelSource
                     continue;
                 }
                 PathGuard.Validate(relative, $"s3://{_bucket}/{o.Key}");
-                var etag = o.ETag?.Trim('"');
-                var md5 = etag is { Length: 32 } && etag.All(char.IsAsciiHexDigit) ? etag.ToLowerInvariant() : null;
-                files.Add(new RemoteFile(relative, o.Size, md5, null, etag, o.Key));
+                files.Add(new RemoteFile(relative, o.Size, null, null, o.ETag, o.Key));
             }
             token = resp.IsTruncated == true ? resp.NextContinuationToken : null;
         }
         while (token is not null);
-        if (files.Count == 0 && _prefix.Length > 0 && files.Count == 0)
+        if (files.Count == 0 && _prefix.Length > 0)
         {
             throw new DownloadException(FailureReason.NotFound, $"{_uri}: no objects under this prefix");
         }
-        return files;
+        // What each ETag means depends on how the object was written: ask each object (a bounded number at once).
+        var checksums = new RemoteFile[files.Count];
+        await Parallel.ForEachAsync(Enumerable.Range(0, files.Count), new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = ct },
+            async (i, token) => checksums[i] = await WithChecksumsAsync(files[i], token).ConfigureAwait(false)).ConfigureAwait(false);
+        return checksums;
+    }
+
+    /// <summary>
+    /// The checksums an object really offers. A plain ETag is the MD5 of the bytes only for single-part objects
+    /// without SSE-KMS or SSE-C encryption; a multipart ETag (<c>hex-N</c>) is the MD5 of the parts' MD5s, checked
+    /// with the part size of part 1 (all parts but the last have that size); a full-object
+    /// <c>x-amz-checksum-sha256</c> is taken as the SHA-256. Anything else can be checked by size only.
+    /// </summary>
+    private async Task<RemoteFile> WithChecksumsAsync(RemoteFile file, CancellationToken ct)
+    {
+        var etag = file.Version?.Trim('"').ToLowerInvariant();
+        GetObjectMetadataResponse head;
+        try
+        {
+            head = await Call(() => _client.GetObjectMetadataAsync(new GetObjectMetadataRequest
+            {
+                BucketName = _bucket, Key = file.Locator, ChecksumMode = ChecksumMode.ENABLED, EtagToMatch = file.Version,
+            }, ct)).ConfigureAwait(false);
+        }
+        catch (DownloadException e) when (e.Reason == FailureReason.NotFound)
+        {
+            // SSE-C objects answer HEAD (400) only with their key, which the agent does not hold: nothing vouches for the
+            // ETag. (An object deleted since the listing fails at its GET.)
+            return file with { Md5 = null };
+        }
+        var sha256 = head.ChecksumType == ChecksumType.FULL_OBJECT || (head.ChecksumSHA256 is { } c && !c.Contains('-', StringComparison.Ordinal))
+            ? FromBase64Sha256(head.ChecksumSHA256) : null;
+        var encrypted = head.ServerSideEncryptionMethod == ServerSideEncryptionMethod.AWSKMS
+            || head.ServerSideEncryptionMethod == ServerSideEncryptionMethod.AWSKMSDSSE
+            || head.ServerSideEncryptionCustomerMethod is { } sc && sc != ServerSideEncryptionCustomerMethod.None;
+        if (etag is null || encrypted)
+        {
+            return file with { Md5 = null, Sha256 = sha256 };
+        }
+        if (etag.Length == 32 && etag.All(char.IsAsciiHexDigit))
+        {
+            return file with { Md5 = etag, Sha256 = sha256 };
+        }
+        if (etag.Split('-') is [{ Length: 32 } hex, var n] && hex.All(char.IsAsciiHexDigit) && int.TryParse(n, out var parts) && parts > 0)
+        {
+            var part1 = await Call(() => _client.GetObjectMetadataAsync(new GetObjectMetadataRequest
+            {
+                BucketName = _bucket, Key = file.Locator, PartNumber = 1, EtagToMatch = file.Version,
+            }, ct)).ConfigureAwait(false);
+            if (part1.PartsCount == parts && part1.ContentLength > 0)
+            {
+                return file with { Md5 = etag, Sha256 = sha256, PartSize = part1.ContentLength };
+            }
+        }
+        return file with { Md5 = null, Sha256 = sha256 };
+    }
+
+    private static string? FromBase64Sha256(string? b64)
+    {
+        try
+        {
+            return b64 is null ? null : Convert.FromBase64String(b64) is { Length: 32 } bytes ? Convert.ToHexStringLower(bytes) : null;
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
     }
 
     public async Task<Stream> OpenReadAsync(RemoteFile file, long start, long? endInclusive, CancellationToken ct)
     {
-        var req = new GetObjectRequest { BucketName = _bucket, Key = file.Locator };
+        // If-Match on every GET: an object replaced mid-download answers 412 instead of mixing two versions.
+        var req = new GetObjectRequest { BucketName = _bucket, Key = file.Locator, EtagToMatch = file.Version };
         var end = endInclusive ?? (file.Size is { } s ? s - 1 : (long?)null);
         if (start > 0 || endInclusive is not null)
         {
@@ -212,6 +277,7 @@ internal sealed class S3Source : IModelSource
             "InvalidAccessKeyId" or "SignatureDoesNotMatch" or "AccessDenied" or "InvalidToken" or "ExpiredToken" or "AllAccessDisabled"
                 => new(FailureReason.AccessDenied, $"{_uri}: access denied ({code}); check the credentials", e),
             "NoSuchBucket" or "NoSuchKey" => new(FailureReason.NotFound, $"{_uri}: not found ({code})", e),
+            _ when s == 412 => new(FailureReason.SourceChanged, $"{_uri}: an object changed while it was downloaded (HTTP 412 to If-Match); the next attempt starts it again", e),
             _ when s is 401 or 403 => new(FailureReason.AccessDenied, $"{_uri}: access denied (HTTP {s}); check the credentials", e),
             _ when s == 404 => new(FailureReason.NotFound, $"{_uri}: not found (HTTP 404)", e),
             _ when s == 0 || s >= 500 || s == 429 || s == 408 => new(FailureReason.SourceUnavailable, $"{_uri}: {(s == 0 ? "no response" : $"HTTP {s}")} {code}".TrimEnd(), e),

@@ -3,12 +3,14 @@ namespace KServe.Node.Agent.Sources;
 /// <summary>One file of a model as the source lists it.</summary>
 /// <param name="Path">Relative path inside the model folder, '/'-separated, already validated.</param>
 /// <param name="Size">Byte length, or null when the source does not say (a chunked HTTP response).</param>
-/// <param name="Md5">Lower-case hex MD5 of the content when the source vouches for it (S3 single-part ETag).</param>
+/// <param name="Md5">Lower-case hex MD5 of the content when the source vouches for it (an S3 single-part ETag without
+/// SSE-KMS/SSE-C), or an S3 multipart ETag <c>hex-N</c>: the MD5 of the parts' MD5s.</param>
 /// <param name="Sha256">Lower-case hex SHA-256 when the source gives it (Hub LFS oid, Repr-Digest).</param>
 /// <param name="Version">Opaque identity (ETag, commit) used to decide whether a partial download can resume.</param>
 /// <param name="Locator">Source-specific address (URL or object key).</param>
 /// <param name="SupportsRanges">Whether byte ranges may be requested (parallel chunks, resume).</param>
-internal sealed record RemoteFile(string Path, long? Size, string? Md5, string? Sha256, string? Version, string Locator, bool SupportsRanges = true);
+/// <param name="PartSize">For a multipart <paramref name="Md5"/>: the size of every part but the last.</param>
+internal sealed record RemoteFile(string Path, long? Size, string? Md5, string? Sha256, string? Version, string Locator, bool SupportsRanges = true, long? PartSize = null);
 
 /// <summary>A model source chosen by URI scheme: lists files and serves byte ranges.</summary>
 internal interface IModelSource : IDisposable
@@ -32,6 +34,7 @@ internal enum FailureReason
     SourceUnavailable,
     UnsafePath,
     UnsafeRedirect,
+    SourceChanged,
     ChecksumMismatch,
     SizeMismatch,
     InsufficientStorage,
