@@ -15,6 +15,9 @@ internal sealed partial class HttpSource : IModelSource
 {
     private const int MaxListingDepth = 8;
     private const int MaxListingFiles = 100_000;
+    private const int MaxListingRequests = 10_000;
+    private const long MaxListingBytes = 16L << 20;
+    private int _listingRequests;
     private readonly Uri _uri;
     private readonly HttpClient _http;
     private readonly Dictionary<string, string> _headers = new(StringComparer.OrdinalIgnoreCase);
@@ -63,10 +66,31 @@ internal sealed partial class HttpSource : IModelSource
         {
             throw new DownloadException(FailureReason.UnsafePath, $"listing {_uri} nests deeper than {MaxListingDepth} folders");
         }
-        string html;
-        using (var resp = await SendAsync(HttpMethod.Get, folder, null, ct).ConfigureAwait(false))
+        if (++_listingRequests > MaxListingRequests)
         {
-            html = await resp.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
+            throw new DownloadException(FailureReason.NoFiles, $"listing {Redact(_uri.ToString())} needs more than {MaxListingRequests} index pages");
+        }
+        string html;
+        using (var resp = await SendAsync(HttpMethod.Get, folder, null, ct, HttpCompletionOption.ResponseHeadersRead).ConfigureAwait(false))
+        {
+            // An index page is small; a listing that streams megabytes is not an index (or is hostile).
+            if (resp.Content.Headers.ContentLength > MaxListingBytes)
+            {
+                throw new DownloadException(FailureReason.NoFiles, $"index page {Redact(folder.ToString())} is larger than {MaxListingBytes >> 20} MiB");
+            }
+            using var body = await resp.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
+            var buffer = new MemoryStream();
+            var chunk = new byte[81920];
+            int n;
+            while ((n = await body.ReadAsync(chunk, ct).ConfigureAwait(false)) > 0)
+            {
+                if (buffer.Length + n > MaxListingBytes)
+                {
+                    throw new DownloadException(FailureReason.NoFiles, $"index page {Redact(folder.ToString())} is larger than {MaxListingBytes >> 20} MiB");
+                }
+                buffer.Write(chunk, 0, n);
+            }
+            html = System.Text.Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
         }
         foreach (Match m in HrefRegex().Matches(html))
         {
@@ -113,10 +137,56 @@ internal sealed partial class HttpSource : IModelSource
         {
             sha256 = ParseSha256Digest(string.Join(",", digests));
         }
+        else if (resp.Headers.TryGetValues("Digest", out digests))
+        {
+            // RFC 3230, still what many servers send: Digest: SHA-256=BASE64, MD5=BASE64.
+            (sha256, md5) = ParseLegacyDigest(string.Join(",", digests), md5);
+        }
+        if (md5 is null && resp.Headers.TryGetValues("x-goog-hash", out var goog))
+        {
+            // GCS: x-goog-hash: crc32c=..., md5=BASE64 (md5 only for non-composite objects).
+            md5 = goog.SelectMany(g => g.Split(',')).Select(p => p.Trim()).Where(p => p.StartsWith("md5=", StringComparison.Ordinal))
+                .Select(p => Base64Hex(p[4..], 16)).FirstOrDefault(h => h is not null);
+        }
         var etag = resp.Headers.ETag?.Tag;
         var version = etag ?? resp.Content.Headers.LastModified?.ToString("R");
         var ranges = resp.Headers.AcceptRanges.Contains("bytes");
         return new RemoteFile(relative, size, md5, sha256, version, url.ToString(), ranges);
+    }
+
+    internal static (string? Sha256, string? Md5) ParseLegacyDigest(string header, string? md5)
+    {
+        string? sha = null;
+        foreach (var part in header.Split(','))
+        {
+            var eq = part.IndexOf('=', StringComparison.Ordinal);
+            if (eq <= 0)
+            {
+                continue;
+            }
+            var (algo, value) = (part[..eq].Trim(), part[(eq + 1)..].Trim());
+            if (algo.Equals("SHA-256", StringComparison.OrdinalIgnoreCase))
+            {
+                sha ??= Base64Hex(value, 32);
+            }
+            else if (algo.Equals("MD5", StringComparison.OrdinalIgnoreCase))
+            {
+                md5 ??= Base64Hex(value, 16);
+            }
+        }
+        return (sha, md5);
+    }
+
+    private static string? Base64Hex(string b64, int length)
+    {
+        try
+        {
+            return Convert.FromBase64String(b64) is var bytes && bytes.Length == length ? Convert.ToHexStringLower(bytes) : null;
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
     }
 
     internal static string? ParseSha256Digest(string header)

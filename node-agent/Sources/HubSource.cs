@@ -57,8 +57,16 @@ internal sealed class HubSource : IModelSource
         {
             throw new DownloadException(FailureReason.InvalidUri, $"'{uri}' must be hf://owner/repo[:revision]");
         }
+        // The Hub's own rule for names; anything else ('..', '?', '%2F') would reach other API paths with the token.
+        if (!HubName(parts[0]) || !HubName(model) || rev.Contains("..", StringComparison.Ordinal) || rev.Any(c => c is '?' or '#' or '%' or '\\' || char.IsControl(c)))
+        {
+            throw new DownloadException(FailureReason.InvalidUri, $"'{uri}': owner and repository may hold only letters, digits, '.', '_' and '-' (not starting with '.' or '-'), and the revision no '..', '?', '#' or '%'");
+        }
         return ($"{parts[0]}/{model}", rev);
     }
+
+    private static bool HubName(string part) =>
+        part.Length is > 0 and <= 96 && char.IsAsciiLetterOrDigit(part[0]) && part.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-') && !part.Contains("..", StringComparison.Ordinal);
 
     public void Dispose() { }
 

@@ -146,3 +146,66 @@ public sealed class HostileSourceTests
             Task.FromResult(answer(request));
     }
 }
+
+/// <summary>What sources say about their bytes, and names that must not reach the Hub's API paths.</summary>
+public sealed class SourceHeaderTests
+{
+    [Theory]
+    [InlineData("hf://acme/../admin")]
+    [InlineData("hf://acme/m?x=1")]
+    [InlineData("hf://acme/m%2F..")]
+    [InlineData("hf://.hidden/m")]
+    [InlineData("hf://acme/m:../../main")]
+    public void Hub_names_outside_the_hubs_own_rule_are_refused(string uri)
+    {
+        var e = Assert.Throws<DownloadException>(() => HubSource.Parse(uri));
+        Assert.Equal(FailureReason.InvalidUri, e.Reason);
+    }
+
+    [Fact]
+    public void Hub_names_the_hub_allows_are_accepted() =>
+        Assert.Equal(("Qwen/Qwen2.5-0.5B-Instruct-GGUF", "v1.0"), HubSource.Parse("hf://Qwen/Qwen2.5-0.5B-Instruct-GGUF:v1.0"));
+
+    [Fact]
+    public async Task RFC_3230_Digest_and_GCS_x_goog_hash_headers_are_checksums_too()
+    {
+        await using var origin = await ScriptedOrigin.StartAsync();
+        var data = TestData.Bytes(1000, 43);
+        var sha = Convert.ToBase64String(System.Security.Cryptography.SHA256.HashData(data));
+        origin.On("/digest.bin", ctx =>
+        {
+            ctx.Response.Headers["Digest"] = $"SHA-256={sha}";
+            ctx.Response.ContentLength = data.Length;
+            return Task.CompletedTask;
+        });
+        origin.On("/goog.bin", ctx =>
+        {
+            ctx.Response.Headers["x-goog-hash"] = "crc32c=AAAAAA==,md5=1B2M2Y8AsgTpgAmY7PhCfg==";
+            ctx.Response.ContentLength = 0;
+            return Task.CompletedTask;
+        });
+        using var http = SourceFactory.CreateHttpClient();
+        using var digest = new HttpSource($"{origin.BaseUrl}/digest.bin", SourceSettings.Empty, http);
+        Assert.Equal(TestData.Sha256(data), (await digest.ListAsync(CancellationToken.None)).Single().Sha256);
+        using var goog = new HttpSource($"{origin.BaseUrl}/goog.bin", SourceSettings.Empty, http);
+        Assert.Equal("d41d8cd98f00b204e9800998ecf8427e", (await goog.ListAsync(CancellationToken.None)).Single().Md5);
+    }
+
+    [Fact]
+    public async Task An_index_page_that_never_ends_is_refused_instead_of_read_into_memory()
+    {
+        await using var origin = await ScriptedOrigin.StartAsync();
+        origin.On("/repo/", async ctx =>
+        {
+            var junk = new byte[1 << 20];
+            for (var i = 0; i < 64 && !ctx.RequestAborted.IsCancellationRequested; i++)
+            {
+                await ctx.Response.Body.WriteAsync(junk, ctx.RequestAborted);
+            }
+        });
+        using var http = SourceFactory.CreateHttpClient();
+        using var source = new HttpSource($"{origin.BaseUrl}/repo/", SourceSettings.Empty, http);
+        var e = await Assert.ThrowsAsync<DownloadException>(() => source.ListAsync(CancellationToken.None));
+        Assert.Contains("larger than 16 MiB", e.Message, StringComparison.Ordinal);
+    }
+}
