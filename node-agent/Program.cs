@@ -23,6 +23,11 @@ catch (UsageException e)
     await Console.Error.WriteLineAsync($"node-agent: {e.Message}");
     return PrintUsage(Console.Error, 2);
 }
+catch (KServe.Node.Agent.Store.RootLockedException e)
+{
+    await Console.Error.WriteLineAsync($"node-agent: {e.Message}");
+    return 3;
+}
 catch (OperationCanceledException) when (cts.IsCancellationRequested)
 {
     await Console.Error.WriteLineAsync("node-agent: cancelled");

@@ -36,6 +36,14 @@ internal sealed class DownloadOptions
     /// <summary>Free space kept in reserve beyond the model's size.</summary>
     [Range(0, long.MaxValue)]
     public long ReserveBytes { get; set; } = 64L << 20;
+
+    /// <summary>
+    /// How long a model stays on disk after it left the desired state (and how long a replaced folder is
+    /// kept aside for pods that still read it). Counted from the first pass that found it absent; 0 deletes
+    /// at that pass.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "3650.00:00:00")]
+    public TimeSpan GcGrace { get; set; } = TimeSpan.FromMinutes(10);
 }
 
 /// <summary>Bytes done and total of a running download, read by whoever reports progress.</summary>

@@ -101,7 +101,7 @@ public sealed class KubernetesModeTests
         using var tmp = new TempDir();
         var root = tmp.Sub("root");
         await using var app = KubernetesMode.Build(
-            CommandLine.Parse(["--root", root, "--http-port", "0", "--address", "127.0.0.1"], new HashSet<string>()), client, "worker-1");
+            CommandLine.Parse(["--root", root, "--http-port", "0", "--address", "127.0.0.1", "--Download:GcGrace=00:00:00"], new HashSet<string>()), client, "worker-1");
         await using var informers = new SharedInformerFactory(client);
         var watch = informers.Get<LocalModelNode>();
         var changed = new SemaphoreSlim(0);

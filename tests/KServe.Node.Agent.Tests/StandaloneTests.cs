@@ -49,7 +49,7 @@ public sealed class StandaloneTests
             """);
 
         await using var app = AgentHost.BuildStandalone(CommandLine.Parse(
-            ["standalone", "--config-dir", config, "--root", tmp.Sub("root"), "--http-port", "0"], new HashSet<string>()));
+            ["standalone", "--config-dir", config, "--root", tmp.Sub("root"), "--http-port", "0", "--Download:GcGrace=00:00:00"], new HashSet<string>()));
         await app.StartAsync();
         var url = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         var engine = app.Services.GetRequiredService<CacheEngine>();
