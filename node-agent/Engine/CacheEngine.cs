@@ -464,6 +464,8 @@ internal sealed partial class CacheEngine : IDisposable
                     }
                     LogAdopted(_logger, key, matched.Count, matched.Sum(f => f.Size));
                     SetAndSignal(job, ModelStates.Downloaded, null, null);
+                    // The state may not have changed (it stayed Downloaded), but the disk did.
+                    SignalChanged();
                     return;
                 }
                 LogReplacing(_logger, key, mismatch!);
@@ -485,6 +487,7 @@ internal sealed partial class CacheEngine : IDisposable
             AgentMetrics.DownloadDuration.Observe(seconds);
             LogDownloaded(_logger, key, files.Sum(f => f.Size), seconds);
             SetAndSignal(job, ModelStates.Downloaded, null, null);
+            SignalChanged();
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {

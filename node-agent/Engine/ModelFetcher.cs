@@ -160,9 +160,15 @@ internal sealed partial class ModelFetcher(DownloadOptions options, HttpClient h
         var resume = existing is not null && existing.SourceHash == plan.SourceHash && existing.Files.SequenceEqual(plan.Files);
         var staged = resume ? ModelStore.FolderBytes(staging.Dir) : 0;
         // Files the current folder already holds are linked, not fetched: they need no new space.
-        var kept = request.Reuse is { } r
-            ? files.Where(f => f.Size is { } sz && new FileInfo(Path.Combine(r.Folder, f.Path)) is { Exists: true } fi && fi.Length == sz).Sum(f => f.Size!.Value)
-            : 0;
+        var reusable = new Dictionary<int, ManifestFile>();
+        for (var i = 0; request.Reuse is { } r && i < files.Count; i++)
+        {
+            if (Reusable(files[i], r) is { } keep)
+            {
+                reusable[i] = keep;
+            }
+        }
+        var kept = reusable.Values.Sum(f => f.Size);
         if (total is { } t)
         {
             if (request.MaxBytes is { } max && t > max)
@@ -190,7 +196,7 @@ internal sealed partial class ModelFetcher(DownloadOptions options, HttpClient h
         }
         progress.SetTotal(total);
         progress.Reset();
-        return await DownloadFilesAsync(source, files, plan.ChunkSize, staging, io, progress, request.Reuse, ct).ConfigureAwait(false);
+        return await DownloadFilesAsync(source, files, plan.ChunkSize, staging, io, progress, request.Reuse, reusable, ct).ConfigureAwait(false);
     }
 
     private static void CheckPathConflicts(List<RemoteFile> files)
@@ -228,11 +234,10 @@ internal sealed partial class ModelFetcher(DownloadOptions options, HttpClient h
     }
 
     private async Task<List<ManifestFile>> DownloadFilesAsync(IModelSource source, List<RemoteFile> files, long chunkSize,
-        StagingArea staging, IStoreIo io, ProgressCounter progress, ReuseFrom? reuse, CancellationToken ct)
+        StagingArea staging, IStoreIo io, ProgressCounter progress, ReuseFrom? reuse, Dictionary<int, ManifestFile> reused, CancellationToken ct)
     {
         var states = new List<FileState>();
         var work = new List<WorkItem>();
-        var reused = new Dictionary<int, ManifestFile>();
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
         try
         {
@@ -241,7 +246,7 @@ internal sealed partial class ModelFetcher(DownloadOptions options, HttpClient h
                 var f = files[i];
                 var path = PathGuard.Combine(staging.FilesDir, f.Path);
                 Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
-                if (reuse is not null && Reusable(f, reuse) is { } keep)
+                if (reuse is not null && reused.TryGetValue(i, out var keep))
                 {
                     // Files never change in place, so the new folder may share the old one's inode.
                     File.Delete(path);

@@ -106,6 +106,39 @@ public sealed class FaultTests
     }
 
     [Fact]
+    public async Task A_wrong_folder_on_a_disk_too_small_for_two_copies_fails_clearly_and_the_old_copy_stays()
+    {
+        using var tmp = new TempDir();
+        var root = tmp.Sub("cache");
+        Directory.CreateDirectory(root);
+        await Mount($"-t tmpfs -o size=40m tmpfs {root}");
+        try
+        {
+            await using var server = await RangeHttpServer.StartAsync();
+            server.AddFile("m/model.gguf", TestData.Bytes(24 << 20, 36));
+            var uri = server.BaseUrl + "/m/model.gguf";
+            await using var h = new EngineHarness(root);
+            var folder = h.Store.ModelPath(Api.StorageKey.Compute(uri));
+            Directory.CreateDirectory(folder);
+            var old = TestData.Bytes(24 << 20, 37);
+            await File.WriteAllBytesAsync(Path.Combine(folder, "model.gguf"), old);
+
+            h.Engine.SetDesired([EngineHarness.Spec("m", uri)]);
+            var v = await h.WaitFor("m", ModelStates.Error);
+
+            Assert.Equal(nameof(FailureReason.InsufficientStorage), v.Reason);
+            Assert.StartsWith("not enough free disk for a second copy while the current one is in use", v.Message, StringComparison.Ordinal);
+            Assert.Equal(0, server.BytesServed);
+            Assert.Equal(TestData.Sha256(old), TestData.Sha256File(Path.Combine(folder, "model.gguf")));
+            Assert.Empty(Directory.GetFileSystemEntries(h.Store.StagingDir));
+        }
+        finally
+        {
+            await Mount($"-l {root}", "umount");
+        }
+    }
+
+    [Fact]
     public async Task Download_verb_killed_with_SIGKILL_midway_publishes_nothing_and_resumes_fetching_only_the_missing_part()
     {
         const int Streams = 4, Chunk = 1 << 20;

@@ -227,7 +227,7 @@ public sealed class KubernetesRestartTests
     }
 
     [Fact]
-    public async Task A_missing_LocalModelNode_keeps_everything_and_a_deleted_one_keeps_its_models_for_the_grace_period()
+    public async Task A_missing_LocalModelNode_keeps_everything_a_KServe_folder_is_adopted_and_a_deleted_LocalModelNode_keeps_its_models_for_the_grace_period()
     {
         await using var cluster = await Cluster.StartAsync();
         await using var web = await RangeHttpServer.StartAsync();
@@ -235,7 +235,12 @@ public sealed class KubernetesRestartTests
         web.AddFile("new/model.gguf", data);
         using var tmp = new TempDir();
         var root = tmp.Sub("root");
-        // A cache left by an earlier agent: a committed model, a partial download, and a folder that is no storage key.
+        // A cache left by an earlier agent: a committed model, a partial download, a folder that is no storage key,
+        // and a folder KServe's agent wrote (no manifest) for the model the LocalModelNode will name.
+        var newUri = web.BaseUrl + "/new/model.gguf";
+        var newFolder = Path.Combine(root, "models", Api.StorageKey.Compute(newUri));
+        Directory.CreateDirectory(newFolder);
+        await File.WriteAllBytesAsync(Path.Combine(newFolder, "model.gguf"), data);
         var oldKey = Api.StorageKey.Compute("s3://gone/model");
         using var store = new ModelStore(root);
         Directory.CreateDirectory(store.ModelPath(oldKey));
@@ -250,10 +255,12 @@ public sealed class KubernetesRestartTests
 
         using var agent = cluster.StartAgent(root);
         await agent.WaitForLine("Now listening");
-        // No LocalModelNode: nothing is known, nothing is touched. Then one appears, naming only a new model.
-        var newUri = web.BaseUrl + "/new/model.gguf";
+        // No LocalModelNode: nothing is known, nothing is touched. Then one appears, naming only the KServe folder's model.
         await cluster.SetModelsAsync(new LocalModelInfo { ModelName = "new", SourceModelUri = newUri });
+        await agent.WaitForLine("Adopted " + Api.StorageKey.Compute(newUri));
         await cluster.WaitFor(n => AllDownloaded(n, 1));
+        Note($"adoption of a KServe folder by the agent process: {web.BytesServed} bytes fetched");
+        Assert.Equal(0, web.BytesServed);
         Assert.Equal(before, TestData.Tree(root).Where(before.Contains));
         Assert.Contains($"Model {oldKey} is no longer desired; it is kept for the grace period", agent.Output, StringComparison.Ordinal);
 
