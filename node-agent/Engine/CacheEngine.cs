@@ -50,6 +50,7 @@ internal sealed partial class CacheEngine : IDisposable
     private readonly SemaphoreSlim _slots;
     private readonly SemaphoreSlim _kick = new(0);
     private readonly Lock _lock = new();
+    private readonly Lock _gaugeLock = new();
     private readonly Dictionary<string, KeyJob> _jobs = new(StringComparer.Ordinal);
     // Jobs of keys that left the desired state while running: busy until their task ends, so that GC never
     // deletes a staging folder that a job still writes (and a re-added key never shares it with one).
@@ -667,21 +668,26 @@ internal sealed partial class CacheEngine : IDisposable
 
     private void UpdateGauges()
     {
-        var snap = Snapshot();
-        foreach (var s in ModelStates.All)
+        // Serialised, so that the last writer always publishes a snapshot taken after the last state change
+        // (two jobs finishing together could otherwise leave a stale count behind).
+        lock (_gaugeLock)
         {
-            AgentMetrics.Models.WithLabels(s).Set(snap.Count(v => v.State == s));
-        }
-        try
-        {
-            var used = _store.UsedBytes();
-            var free = _store.AvailableFreeSpace();
-            AgentMetrics.CacheUsedBytes.Set(used);
-            AgentMetrics.CacheFreeBytes.Set(free);
-            AgentMetrics.CacheCapacityBytes.Set(StorageLimitBytes ?? new DriveInfo(_store.Root).TotalSize);
-        }
-        catch (IOException)
-        {
+            var snap = Snapshot();
+            foreach (var s in ModelStates.All)
+            {
+                AgentMetrics.Models.WithLabels(s).Set(snap.Count(v => v.State == s));
+            }
+            try
+            {
+                var used = _store.UsedBytes();
+                var free = _store.AvailableFreeSpace();
+                AgentMetrics.CacheUsedBytes.Set(used);
+                AgentMetrics.CacheFreeBytes.Set(free);
+                AgentMetrics.CacheCapacityBytes.Set(StorageLimitBytes ?? new DriveInfo(_store.Root).TotalSize);
+            }
+            catch (IOException)
+            {
+            }
         }
     }
 
