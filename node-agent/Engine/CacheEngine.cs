@@ -141,7 +141,17 @@ internal sealed partial class CacheEngine : IDisposable
         Kick();
     }
 
-    public void Kick() => _kick.Release();
+    public void Kick()
+    {
+        try
+        {
+            _kick.Release();
+        }
+        catch (ObjectDisposedException)
+        {
+            // A retry timer or an unwinding job after shutdown: there is no loop left to wake.
+        }
+    }
 
     /// <summary>The engine loop: a pass on every kick, at least every verify interval, and when a grace period ends.</summary>
     public async Task RunAsync(CancellationToken ct)
@@ -321,7 +331,9 @@ internal sealed partial class CacheEngine : IDisposable
         {
             return changed;
         }
-        var waiting = job.Failures > 0 && now < job.RetryAt && !specChanged;
+        // A job of this key that was removed and is still unwinding owns the staging folder; the new one waits for it (L30).
+        var waiting = (job.Failures > 0 && now < job.RetryAt && !specChanged)
+            || _draining.Any(d => d.Spec.StorageKey == key && d.Task is { IsCompleted: false });
         if (manifest is not null && verify && _store.CheckIntact(key) is { } problem)
         {
             LogNotIntact(_logger, key, problem);
@@ -433,6 +445,10 @@ internal sealed partial class CacheEngine : IDisposable
         }
         catch (OperationCanceledException)
         {
+            if (job.Removed)
+            {
+                Kick();
+            }
             return;
         }
         var started = Stopwatch.GetTimestamp();
@@ -522,6 +538,11 @@ internal sealed partial class CacheEngine : IDisposable
         finally
         {
             _slots.Release();
+            if (job.Removed)
+            {
+                // A key re-added meanwhile waits for this job to end.
+                Kick();
+            }
         }
     }
 

@@ -34,6 +34,36 @@ public sealed class StoreTests
     }
 
     [Fact]
+    public async Task A_key_removed_and_re_added_while_its_download_unwinds_resumes_the_same_staging_without_an_error()
+    {
+        await using var server = await RangeHttpServer.StartAsync();
+        var data = TestData.Bytes(8 << 20, 51);
+        server.AddFile("m.bin", data);
+        server.BytesPerSecond = 16L << 20;
+        using var tmp = new TempDir();
+        await using var h = new EngineHarness(tmp.Path, new DownloadOptions { Streams = 2, ChunkSizeBytes = 1 << 20, ReserveBytes = 0, GcGrace = TimeSpan.Zero });
+        var spec = EngineHarness.Spec("m", server.BaseUrl + "/m.bin");
+        using var stop = new CancellationTokenSource();
+        var states = h.RecordStates("m", stop.Token);
+
+        h.Engine.SetDesired([spec]);
+        await server.WhenServedAtLeast(3 << 20).WaitAsync(TimeSpan.FromSeconds(30));
+        h.Engine.SetDesired([]);
+        h.Engine.Reconcile();
+        h.Engine.SetDesired([spec]);
+        server.BytesPerSecond = null;
+        var v = await h.WaitFor("m", ModelStates.Downloaded);
+        await stop.CancelAsync();
+
+        Assert.Equal(TestData.Sha256(data), TestData.Sha256File(Path.Combine(h.Store.ModelPath(v.StorageKey), "m.bin")));
+        Assert.True(server.BytesServed <= data.Length + (2 << 20), $"served {server.BytesServed} for {data.Length} bytes: the staging was not resumed");
+        lock (states)
+        {
+            Assert.DoesNotContain(ModelStates.Error, states);
+        }
+    }
+
+    [Fact]
     public void Commit_interrupted_after_the_folder_rename_is_completed_from_the_pending_manifest()
     {
         using var tmp = new TempDir();

@@ -182,8 +182,9 @@ public sealed class RangeHttpServer : IAsyncDisposable
                 {
                     await Task.Delay(wait, cancellationToken);
                 }
-                await inner.WriteAsync(piece, cancellationToken);
+                // Counted before the write: a client can have the last byte before a write call returns.
                 server.Served(piece.Length);
+                await inner.WriteAsync(piece, cancellationToken);
             }
         }
 
