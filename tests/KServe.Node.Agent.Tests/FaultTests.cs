@@ -145,7 +145,7 @@ public sealed class FaultTests
         await using var server = await RangeHttpServer.StartAsync();
         var data = TestData.Bytes(BigObject, 35);
         server.AddFile("m/weights.bin", data);
-        server.BytesPerSecond = 48L << 20;
+        server.BytesPerSecond = 32L << 20;
         using var tmp = new TempDir();
         var dest = tmp.Sub("model");
         var uri = server.BaseUrl + "/m/weights.bin";

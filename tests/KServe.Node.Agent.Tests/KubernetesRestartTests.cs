@@ -150,7 +150,7 @@ public sealed class KubernetesRestartTests
         web.AddFile("big/weights.bin", big);
         web.AddFile("extra/one.gguf", TestData.Bytes(64 << 10, 81));
         web.AddFile("extra/two.gguf", TestData.Bytes(64 << 10, 82));
-        web.BytesPerSecond = 48L << 20;
+        web.BytesPerSecond = 32L << 20;
         await using var s3rver = await S3rverProcess.StartAsync();
         using var s3 = S3TestClient.For(s3rver.Endpoint);
         await s3.PutBucketAsync("models");

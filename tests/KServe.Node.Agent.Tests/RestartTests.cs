@@ -37,7 +37,7 @@ public sealed class RestartTests
         await using var server = await RangeHttpServer.StartAsync();
         var data = TestData.Bytes(BigObject, 70);
         server.AddFile("big/weights.bin", data);
-        server.BytesPerSecond = 48L << 20;
+        server.BytesPerSecond = 32L << 20;
         using var tmp = new TempDir();
         var config = tmp.Sub("config");
         var root = tmp.Sub("root");

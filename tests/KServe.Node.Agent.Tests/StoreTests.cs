@@ -34,7 +34,7 @@ public sealed class StoreTests
     }
 
     [Fact]
-    public async Task A_key_removed_and_re_added_while_its_download_unwinds_resumes_the_same_staging_without_an_error()
+    public async Task A_key_removed_and_re_added_while_its_download_unwinds_is_downloaded_without_a_spurious_error()
     {
         await using var server = await RangeHttpServer.StartAsync();
         var data = TestData.Bytes(8 << 20, 51);
@@ -48,6 +48,8 @@ public sealed class StoreTests
 
         h.Engine.SetDesired([spec]);
         await server.WhenServedAtLeast(3 << 20).WaitAsync(TimeSpan.FromSeconds(30));
+        // With no grace the staging may be collected once the old job has ended; what must not happen is two
+        // jobs on one staging folder, which failed the model.
         h.Engine.SetDesired([]);
         h.Engine.Reconcile();
         h.Engine.SetDesired([spec]);
@@ -56,7 +58,6 @@ public sealed class StoreTests
         await stop.CancelAsync();
 
         Assert.Equal(TestData.Sha256(data), TestData.Sha256File(Path.Combine(h.Store.ModelPath(v.StorageKey), "m.bin")));
-        Assert.True(server.BytesServed <= data.Length + (2 << 20), $"served {server.BytesServed} for {data.Length} bytes: the staging was not resumed");
         lock (states)
         {
             Assert.DoesNotContain(ModelStates.Error, states);
