@@ -113,17 +113,6 @@ internal sealed class ModelStore : IDisposable
         return new StagingArea(dir, _io);
     }
 
-    /// <summary>Bytes already in a staging folder for this key (for the free-space check of a resume).</summary>
-    public long StagedBytes(string storageKey)
-    {
-        long total = 0;
-        foreach (var d in Directory.GetDirectories(StagingDir, CheckKey(storageKey) + ".*"))
-        {
-            total += FolderBytes(d);
-        }
-        return total;
-    }
-
     /// <summary>
     /// Publishes a verified staging folder: the pending manifest is made durable, then the folder goes into
     /// <c>models/</c> with one rename, or, when a folder is already there, with one
@@ -265,7 +254,7 @@ internal sealed class ModelStore : IDisposable
         foreach (var f in Directory.GetFiles(StateDir, "*.json"))
         {
             var key = Path.GetFileNameWithoutExtension(f);
-            if (IsSafeName(key) && GetManifest(key) is { } m)
+            if (Api.StorageKey.IsValid(key) && GetManifest(key) is { } m)
             {
                 used += m.TotalBytes;
             }
@@ -286,7 +275,7 @@ internal sealed class ModelStore : IDisposable
         foreach (var f in Directory.GetFiles(StateDir, "*.json"))
         {
             var key = Path.GetFileNameWithoutExtension(f);
-            if (IsSafeName(key) && GetManifest(key) is { } m)
+            if (Api.StorageKey.IsValid(key) && GetManifest(key) is { } m)
             {
                 yield return m;
             }
@@ -307,9 +296,7 @@ internal sealed class ModelStore : IDisposable
 
     public void Dispose() => _lock?.Dispose();
 
-    private static bool IsSafeName(string key) => Api.StorageKey.IsValid(key);
-
-    private static string CheckKey(string key) => IsSafeName(key)
+    private static string CheckKey(string key) => Api.StorageKey.IsValid(key)
         ? key
         : throw new ArgumentException($"invalid storage key '{key}'", nameof(key));
 }
