@@ -139,6 +139,34 @@ public sealed class FaultTests
     }
 
     [Fact]
+    public async Task Download_verb_into_a_mount_point_stages_inside_it_and_replaces_what_was_there()
+    {
+        await using var server = await RangeHttpServer.StartAsync();
+        var data = TestData.Bytes(2 << 20, 38);
+        server.AddFile("m/model.gguf", data);
+        using var tmp = new TempDir();
+        // An emptyDir as an init container sees it: DEST is a mount point, so it cannot be renamed.
+        var dest = tmp.Sub("mnt");
+        Directory.CreateDirectory(dest);
+        await Mount($"-t tmpfs -o size=80m tmpfs {dest}");
+        try
+        {
+            await File.WriteAllBytesAsync(Path.Combine(dest, "model.gguf"), [1, 2, 3]);
+            using var agent = AgentProcess.Start(["download", server.BaseUrl + "/m/model.gguf", dest]);
+
+            Assert.True(await agent.WaitForExitAsync(TimeSpan.FromSeconds(60)) == 0, agent.Output);
+            Assert.Equal(["model.gguf"], TestData.Tree(dest));
+            Assert.Equal(TestData.Sha256(data), TestData.Sha256File(Path.Combine(dest, "model.gguf")));
+            Assert.Equal([dest], Directory.GetDirectories(tmp.Path));
+            Assert.Empty(Directory.GetDirectories(dest));
+        }
+        finally
+        {
+            await Mount($"-l {dest}", "umount");
+        }
+    }
+
+    [Fact]
     public async Task Download_verb_killed_with_SIGKILL_midway_publishes_nothing_and_resumes_fetching_only_the_missing_part()
     {
         const int Streams = 4, Chunk = 1 << 20;
