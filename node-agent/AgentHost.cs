@@ -55,7 +55,9 @@ internal static class AgentHost
         builder.Services.AddValidatedOptions<DownloadOptions>(builder.Configuration, DownloadOptions.Section);
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(_ => SourceFactory.CreateHttpClient());
-        builder.Services.AddSingleton(_ => new ModelStore(root));
+        // One agent per root: taken here, before anything reads or deletes under it (released when the app is disposed).
+        var rootLock = RootLock.Acquire(root);
+        builder.Services.AddSingleton(_ => new ModelStore(root, rootLock: rootLock));
         builder.Services.AddSingleton(sp => new ModelFetcher(sp.GetRequiredService<IOptions<DownloadOptions>>().Value,
             sp.GetRequiredService<HttpClient>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<ModelFetcher>>()));
         builder.Services.AddSingleton(sp => new CacheEngine(sp.GetRequiredService<ModelStore>(), sp.GetRequiredService<ModelFetcher>(),

@@ -9,9 +9,12 @@ namespace KServe.Node.Agent.Cli;
 
 /// <summary>
 /// <c>download URI DEST</c>: the one-shot fetch used as the init container of an InferenceService
-/// without a cache. Staging lives in <c>DEST/.kserve-node-staging/</c> (same file system, so the final
-/// moves are renames, and a restarted container resumes); on success the files are moved into DEST and
-/// the staging folder removed. Exit 0 on success; otherwise one line on stderr and a non-zero code.
+/// without a cache. DEST is published in one step, so a container killed half-way leaves nothing a server
+/// would load: the download is staged beside DEST in <c>.{name}.kserve-node-staging/</c> (same file system;
+/// a restarted container resumes from its journal) and renamed into place, or swapped with an existing DEST
+/// by <c>renameat2(RENAME_EXCHANGE)</c>. A DEST that is itself a mount point (an emptyDir) cannot be renamed:
+/// then the staging lives in <c>DEST/.kserve-node-staging/</c> and its verified files are moved in.
+/// Exit 0 on success; otherwise one line on stderr and a non-zero code.
 /// </summary>
 internal static class DownloadCommand
 {
@@ -33,9 +36,10 @@ internal static class DownloadCommand
         var io = PhysicalStoreIo.Instance;
         try
         {
-            Directory.CreateDirectory(dest);
             var key = Api.StorageKey.Compute(uri);
-            var stagingRoot = Path.Combine(dest, StagingFolder);
+            var mountPoint = IsMountPoint(dest);
+            var stagingRoot = mountPoint ? Path.Combine(dest, StagingFolder)
+                : Path.Combine(Path.GetDirectoryName(dest)!, "." + Path.GetFileName(dest) + StagingFolder);
             Directory.CreateDirectory(stagingRoot);
             foreach (var other in Directory.GetDirectories(stagingRoot).Where(d => Path.GetFileName(d) != key))
             {
@@ -45,42 +49,70 @@ internal static class DownloadCommand
             Directory.CreateDirectory(staging.Dir);
             var progress = new ProgressCounter();
             var files = await fetcher.FetchAsync(new FetchRequest(uri, key, new FileFilter(allow, ignore), settings), staging, io,
-                () => io.AvailableFreeSpace(dest), progress, ct).ConfigureAwait(false);
-            foreach (var entry in Directory.EnumerateFileSystemEntries(staging.FilesDir))
+                () => io.AvailableFreeSpace(stagingRoot), progress, ct).ConfigureAwait(false);
+            staging.DropPlan();
+            if (mountPoint)
             {
-                var target = Path.Combine(dest, Path.GetFileName(entry));
-                if (Directory.Exists(target))
-                {
-                    Directory.Delete(target, true);
-                }
-                if (Directory.Exists(entry))
-                {
-                    Directory.Move(entry, target);
-                }
-                else
-                {
-                    File.Move(entry, target, overwrite: true);
-                }
+                MoveEntries(staging.FilesDir, dest);
+                io.FlushDirectory(dest);
             }
-            io.FlushDirectory(dest);
+            else if (Directory.Exists(dest))
+            {
+                io.ExchangeDirectories(staging.FilesDir, dest);
+                io.FlushDirectory(Path.GetDirectoryName(dest)!);
+            }
+            else
+            {
+                io.MoveDirectory(staging.FilesDir, dest);
+                io.FlushDirectory(Path.GetDirectoryName(dest)!);
+            }
             io.DeleteDirectory(stagingRoot);
             await Console.Out.WriteLineAsync($"downloaded {files.Count} files, {ModelFetcher.Bytes(files.Sum(f => f.Size))} into {dest}").ConfigureAwait(false);
             return 0;
         }
-        catch (DownloadException e)
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
-            await stderr.WriteLineAsync($"download failed: {e.Reason}: {e.Message}").ConfigureAwait(false);
+            throw;
+        }
+        catch (Exception e)
+        {
+            // The contract is one line, never a stack trace; the staging stays for a resume.
+            var (reason, message) = e is DownloadException d ? (d.Reason, d.Message) : (FailureReason.IoError, e.Message);
+            await stderr.WriteLineAsync($"download failed: {reason}: {message}").ConfigureAwait(false);
             return 1;
         }
-        catch (IOException e)
+    }
+
+    /// <summary>Whether a folder is a mount point (it cannot be renamed, and its parent is another file system).</summary>
+    private static bool IsMountPoint(string path)
+    {
+        const string MountInfo = "/proc/self/mountinfo";
+        if (!File.Exists(MountInfo))
         {
-            await stderr.WriteLineAsync($"download failed: {FailureReason.IoError}: {e.Message}").ConfigureAwait(false);
-            return 1;
+            return false;
         }
-        catch (UnauthorizedAccessException e)
+        var full = Path.GetFullPath(path).TrimEnd('/');
+        // Field 5 is the mount point, with spaces written as \040.
+        return File.ReadLines(MountInfo).Select(l => l.Split(' ')).Any(f => f.Length > 4 && f[4].Replace("\\040", " ", StringComparison.Ordinal) == full);
+    }
+
+    private static void MoveEntries(string from, string dest)
+    {
+        foreach (var entry in Directory.EnumerateFileSystemEntries(from))
         {
-            await stderr.WriteLineAsync($"download failed: {FailureReason.IoError}: {e.Message}").ConfigureAwait(false);
-            return 1;
+            var target = Path.Combine(dest, Path.GetFileName(entry));
+            if (Directory.Exists(target))
+            {
+                Directory.Delete(target, true);
+            }
+            if (Directory.Exists(entry))
+            {
+                Directory.Move(entry, target);
+            }
+            else
+            {
+                File.Move(entry, target, overwrite: true);
+            }
         }
     }
 }

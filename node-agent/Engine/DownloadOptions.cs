@@ -39,6 +39,11 @@ internal sealed class DownloadOptions
     [Description("free space kept in reserve beyond the model's size")]
     [Range(0, long.MaxValue)]
     public long ReserveBytes { get; set; } = 64L << 20;
+
+    /// <summary>Counted from the first pass that found the model absent, and kept across restarts (a restart may lengthen it, never shorten it).</summary>
+    [Description("how long a model stays on disk after it left the desired state, and a replaced folder is kept aside for pods still reading it; 0 deletes at once")]
+    [Range(typeof(TimeSpan), "00:00:00", "3650.00:00:00")]
+    public TimeSpan GcGrace { get; set; } = TimeSpan.FromMinutes(10);
 }
 
 /// <summary>Bytes done and total of a running download, read by whoever reports progress.</summary>

@@ -14,7 +14,15 @@ namespace KServe.Node.Agent.Engine;
 /// <param name="Filter">allow/ignore patterns.</param>
 /// <param name="Settings">Credentials and endpoints.</param>
 /// <param name="MaxBytes">The most this model may occupy (storage limit minus what other models use), or null.</param>
-internal sealed record FetchRequest(string Uri, string StorageKey, FileFilter Filter, SourceSettings Settings, long? MaxBytes = null);
+/// <param name="Reuse">A folder whose files may be linked into the staging instead of fetched again, when they match.</param>
+internal sealed record FetchRequest(string Uri, string StorageKey, FileFilter Filter, SourceSettings Settings, long? MaxBytes = null, ReuseFrom? Reuse = null);
+
+/// <summary>
+/// Files already on disk that a download may keep: the current folder of a model being updated or replaced.
+/// <paramref name="Known"/> is its manifest's files (verified when written); without it each file is hashed
+/// against the checksums the source offers.
+/// </summary>
+internal sealed record ReuseFrom(string Folder, IReadOnlyDictionary<string, ManifestFile>? Known);
 
 /// <summary>
 /// Fetches one model into a staging folder: list → filter → check paths, limits and free space → plan
@@ -23,10 +31,15 @@ internal sealed record FetchRequest(string Uri, string StorageKey, FileFilter Fi
 /// </summary>
 internal sealed partial class ModelFetcher(DownloadOptions options, HttpClient http, TimeProvider time, ILogger<ModelFetcher> logger)
 {
-    public async Task<List<ManifestFile>> FetchAsync(FetchRequest request, StagingArea staging, IStoreIo io, Func<long> freeSpace,
-        ProgressCounter progress, CancellationToken ct)
+    /// <summary>The source's files that pass the filter, in path order, checked for path conflicts.</summary>
+    public async Task<List<RemoteFile>> ListAsync(FetchRequest request, CancellationToken ct)
     {
         using var source = SourceFactory.Create(request.Uri, request.Settings, http);
+        return await ListAsync(source, request, ct).ConfigureAwait(false);
+    }
+
+    private async Task<List<RemoteFile>> ListAsync(IModelSource source, FetchRequest request, CancellationToken ct)
+    {
         var listed = await RetryAsync(() => source.ListAsync(ct), "list", ct).ConfigureAwait(false);
         var files = listed.Where(f => request.Filter.Includes(f.Path)).OrderBy(f => f.Path, StringComparer.Ordinal).ToList();
         if (files.Count == 0)
@@ -36,17 +49,126 @@ internal sealed partial class ModelFetcher(DownloadOptions options, HttpClient h
                 : $"{SafeUri(request.Uri)}: none of its {listed.Count} files match {request.Filter}");
         }
         CheckPathConflicts(files);
+        return files;
+    }
+
+    /// <summary>
+    /// Checks a folder against the source's (filtered) listing: the same names, nothing else, the same sizes and
+    /// every checksum the source offers. Returns the manifest files when it matches, else null and why not.
+    /// </summary>
+    public (List<ManifestFile>? Files, string? Mismatch) Match(string folder, IReadOnlyList<RemoteFile> files)
+    {
+        var onDisk = Directory.GetFiles(folder, "*", SearchOption.AllDirectories)
+            .Select(f => System.IO.Path.GetRelativePath(folder, f).Replace('\\', '/')).ToHashSet(StringComparer.Ordinal);
+        var result = new List<ManifestFile>(files.Count);
+        foreach (var f in files)
+        {
+            if (!onDisk.Remove(f.Path))
+            {
+                return (null, $"{f.Path} is missing");
+            }
+            if (Reusable(f, new ReuseFrom(folder, null)) is not { } m)
+            {
+                return (null, $"{f.Path} differs from the source");
+            }
+            result.Add(m);
+        }
+        return onDisk.Count > 0 ? (null, $"{onDisk.Order(StringComparer.Ordinal).First()} is not in the source") : (result, null);
+    }
+
+    /// <summary>
+    /// The manifest entry of a file in <paramref name="reuse"/> that equals the source's file: same size, and the
+    /// same content where the source offers a checksum (from the known manifest, or hashed here); null otherwise.
+    /// </summary>
+    private ManifestFile? Reusable(RemoteFile f, ReuseFrom reuse)
+    {
+        if (f.Size is not { } size)
+        {
+            return null;
+        }
+        string path;
+        try
+        {
+            path = PathGuard.Combine(reuse.Folder, f.Path);
+        }
+        catch (DownloadException)
+        {
+            return null;
+        }
+        var info = new FileInfo(path);
+        if (!info.Exists || info.Length != size)
+        {
+            return null;
+        }
+        var offered = options.Verify && (f.Sha256 is not null || f.Md5 is not null);
+        if (reuse.Known?.GetValueOrDefault(f.Path) is { } k && k.Size == size
+            && (f.Sha256 is null || string.Equals(k.Sha256, f.Sha256, StringComparison.OrdinalIgnoreCase))
+            && (f.Md5 is null || string.Equals(k.Md5, f.Md5, StringComparison.OrdinalIgnoreCase)))
+        {
+            return new ManifestFile { Path = f.Path, Size = size, Md5 = f.Md5 ?? k.Md5, Sha256 = f.Sha256 ?? k.Sha256, Verified = offered ? Verification.Checksum : k.Verified };
+        }
+        if (!offered)
+        {
+            return new ManifestFile { Path = f.Path, Size = size, Verified = Verification.SizeOnly };
+        }
+        if ((f.Sha256 is { } sha && !string.Equals(LocalHash(path, HashAlgorithmName.SHA256), sha, StringComparison.OrdinalIgnoreCase))
+            || (f.Md5 is { } md5 && !string.Equals(LocalHash(path, HashAlgorithmName.MD5), md5, StringComparison.OrdinalIgnoreCase)))
+        {
+            return null;
+        }
+        return new ManifestFile { Path = f.Path, Size = size, Md5 = f.Md5, Sha256 = f.Sha256, Verified = Verification.Checksum };
+    }
+
+    private static string LocalHash(string path, HashAlgorithmName algorithm)
+    {
+        using var hash = IncrementalHash.CreateHash(algorithm);
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1 << 20);
+        var buffer = ArrayPool<byte>.Shared.Rent(1 << 20);
+        try
+        {
+            int n;
+            while ((n = stream.Read(buffer, 0, buffer.Length)) > 0)
+            {
+                hash.AppendData(buffer, 0, n);
+            }
+            return Convert.ToHexStringLower(hash.GetHashAndReset());
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>The hash a plan stores to compare URIs without storing them (a URI may carry a pre-signed query).</summary>
+    internal static string UriHash(string uri) => Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(uri)));
+
+    public async Task<List<ManifestFile>> FetchAsync(FetchRequest request, StagingArea staging, IStoreIo io, Func<long> freeSpace,
+        ProgressCounter progress, CancellationToken ct, IReadOnlyList<RemoteFile>? listed = null)
+    {
+        using var source = SourceFactory.Create(request.Uri, request.Settings, http);
+        var files = listed is null ? await ListAsync(source, request, ct).ConfigureAwait(false) : [.. listed];
 
         var total = files.All(f => f.Size is not null) ? files.Sum(f => f.Size!.Value) : (long?)null;
         var plan = new StagingPlan
         {
-            SourceUri = request.Uri,
+            SourceUri = SafeUri(request.Uri),
+            SourceHash = UriHash(request.Uri),
             ChunkSize = options.ChunkSizeBytes,
             Files = files.Select(f => new PlannedFile(f.Path, f.Size, f.Md5, f.Sha256, f.Version)).ToList(),
         };
         var existing = staging.LoadPlan();
-        var resume = existing is not null && existing.SourceUri == plan.SourceUri && existing.Files.SequenceEqual(plan.Files);
+        var resume = existing is not null && existing.SourceHash == plan.SourceHash && existing.Files.SequenceEqual(plan.Files);
         var staged = resume ? ModelStore.FolderBytes(staging.Dir) : 0;
+        // Files the current folder already holds are linked, not fetched: they need no new space.
+        var reusable = new Dictionary<int, ManifestFile>();
+        for (var i = 0; request.Reuse is { } r && i < files.Count; i++)
+        {
+            if (Reusable(files[i], r) is { } keep)
+            {
+                reusable[i] = keep;
+            }
+        }
+        var kept = reusable.Values.Sum(f => f.Size);
         if (total is { } t)
         {
             if (request.MaxBytes is { } max && t > max)
@@ -55,10 +177,12 @@ internal sealed partial class ModelFetcher(DownloadOptions options, HttpClient h
                     $"model needs {Bytes(t)} but the storage limit leaves {Bytes(Math.Max(0, max))} for it");
             }
             var free = freeSpace();
-            if (t - staged + options.ReserveBytes > free)
+            var need = Math.Max(0, t - staged - kept);
+            if (need + options.ReserveBytes > free)
             {
-                throw new DownloadException(FailureReason.InsufficientStorage,
-                    $"not enough free disk: model needs {Bytes(t - staged)} more (plus {Bytes(options.ReserveBytes)} reserve), {Bytes(free)} free");
+                throw new DownloadException(FailureReason.InsufficientStorage, request.Reuse is null
+                    ? $"not enough free disk: model needs {Bytes(need)} more (plus {Bytes(options.ReserveBytes)} reserve), {Bytes(free)} free"
+                    : $"not enough free disk for a second copy while the current one is in use: the new files need {Bytes(need)} (plus {Bytes(options.ReserveBytes)} reserve), {Bytes(free)} free; the current copy stays");
             }
         }
         if (resume)
@@ -72,7 +196,7 @@ internal sealed partial class ModelFetcher(DownloadOptions options, HttpClient h
         }
         progress.SetTotal(total);
         progress.Reset();
-        return await DownloadFilesAsync(source, files, plan.ChunkSize, staging, io, progress, ct).ConfigureAwait(false);
+        return await DownloadFilesAsync(source, files, plan.ChunkSize, staging, io, progress, request.Reuse, reusable, ct).ConfigureAwait(false);
     }
 
     private static void CheckPathConflicts(List<RemoteFile> files)
@@ -110,7 +234,7 @@ internal sealed partial class ModelFetcher(DownloadOptions options, HttpClient h
     }
 
     private async Task<List<ManifestFile>> DownloadFilesAsync(IModelSource source, List<RemoteFile> files, long chunkSize,
-        StagingArea staging, IStoreIo io, ProgressCounter progress, CancellationToken ct)
+        StagingArea staging, IStoreIo io, ProgressCounter progress, ReuseFrom? reuse, Dictionary<int, ManifestFile> reused, CancellationToken ct)
     {
         var states = new List<FileState>();
         var work = new List<WorkItem>();
@@ -122,6 +246,16 @@ internal sealed partial class ModelFetcher(DownloadOptions options, HttpClient h
                 var f = files[i];
                 var path = PathGuard.Combine(staging.FilesDir, f.Path);
                 Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
+                if (reuse is not null && reused.TryGetValue(i, out var keep))
+                {
+                    // Files never change in place, so the new folder may share the old one's inode.
+                    File.Delete(path);
+                    staging.ClearJournal(i);
+                    io.LinkOrCopy(PathGuard.Combine(reuse.Folder, f.Path), path);
+                    progress.Add(keep.Size);
+                    reused[i] = keep;
+                    continue;
+                }
                 if (f.Size is not { } size)
                 {
                     var h = io.OpenData(path, 0, create: true);
@@ -180,7 +314,8 @@ internal sealed partial class ModelFetcher(DownloadOptions options, HttpClient h
                 throw;
             }
 
-            var result = new List<ManifestFile>(states.Count);
+            var result = new List<ManifestFile>(files.Count);
+            result.AddRange(reused.Values);
             foreach (var s in states)
             {
                 var f = s.File;
@@ -204,8 +339,9 @@ internal sealed partial class ModelFetcher(DownloadOptions options, HttpClient h
                     (md5, sha) = h.Algorithm == HashAlgorithmName.SHA256 ? (f.Md5, got) : (got, f.Sha256);
                 }
                 io.Flush(s.Handle);
-                result.Add(new ManifestFile { Path = f.Path, Size = length, Md5 = md5, Sha256 = sha });
+                result.Add(new ManifestFile { Path = f.Path, Size = length, Md5 = md5, Sha256 = sha, Verified = s.Hasher is null ? Verification.SizeOnly : Verification.Checksum });
             }
+            result.Sort((a, b) => string.CompareOrdinal(a.Path, b.Path));
             foreach (var dir in Directory.GetDirectories(staging.FilesDir, "*", SearchOption.AllDirectories).Append(staging.FilesDir))
             {
                 io.FlushDirectory(dir);
@@ -294,7 +430,12 @@ internal sealed partial class ModelFetcher(DownloadOptions options, HttpClient h
                     await Task.Delay(Backoff(attempts), time, ct).ConfigureAwait(false);
                 }
             }
-            staging.MarkDone(item.FileIndex, item.Chunk);
+            if (item.End is not null)
+            {
+                // The data reaches the disk before the journal says so (power loss must not leave a journalled hole).
+                io.Flush(item.State.Handle);
+                staging.MarkDone(item.FileIndex, item.Chunk);
+            }
             item.State.Hasher?.Complete(item.Chunk);
         }
         finally
@@ -339,15 +480,31 @@ internal sealed partial class ModelFetcher(DownloadOptions options, HttpClient h
         _ => $"{b} B",
     };
 
-    /// <summary>A URI as it may appear in status and logs: no user info, no query (pre-signed URLs).</summary>
+    /// <summary>
+    /// A URI as it may appear in status, logs, manifests and plans: no user info, no query or fragment
+    /// (pre-signed URLs). User info is everything before the last '@' of the authority, so a password with a
+    /// '/' or an '@' in it is still cut; when in doubt more is cut, never less.
+    /// </summary>
     internal static string SafeUri(string uri)
     {
         var q = uri.IndexOfAny(['?', '#']);
         var s = q >= 0 ? uri[..q] : uri;
         var scheme = s.IndexOf("://", StringComparison.Ordinal);
-        var at = s.IndexOf('@', StringComparison.Ordinal);
-        var slash = scheme >= 0 ? s.IndexOf('/', scheme + 3) : -1;
-        return scheme >= 0 && at > scheme && (slash < 0 || at < slash) ? s[..(scheme + 3)] + s[(at + 1)..] : s;
+        if (scheme < 0)
+        {
+            return s.Contains('@', StringComparison.Ordinal) ? "(redacted)" : s;
+        }
+        var rest = s[(scheme + 3)..];
+        var at = rest.LastIndexOf('@');
+        if (at < 0)
+        {
+            return s;
+        }
+        var beforeAt = rest[..at];
+        var slash = beforeAt.IndexOf('/', StringComparison.Ordinal);
+        // "user:pass@host/..." (a ':' before any '/') or "user@host" (no '/' at all) carry user info; "bucket/key@v" does not.
+        var colon = beforeAt.IndexOf(':', StringComparison.Ordinal);
+        return slash < 0 || (colon >= 0 && colon < slash) ? s[..(scheme + 3)] + rest[(at + 1)..] : s;
     }
 
     [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "Resuming {StorageKey}: {Staged} bytes already staged")]

@@ -23,7 +23,8 @@ internal sealed class AgentNodeSettings
 /// <summary>
 /// Reconciles this node's <c>LocalModelNode</c> (the informer watches only that name):
 /// 1. read <c>inferenceservice-config</c> (job namespace, frequency, storage-spec secret name);
-/// 2. get the object (NotFound: nothing to do, as KServe);
+/// 2. get the object; NotFound is not an empty node: the engine is told that nothing is desired, which keeps
+///    every model for the grace period (a LocalModelNode recreated meanwhile loses nothing);
 /// 3. resolve each entry's credentials and hand the desired models to the engine, which downloads,
 ///    deletes unlisted folders and re-verifies the disk;
 /// 4. apply the node group's <c>storageLimit</c>;
@@ -43,6 +44,8 @@ internal sealed partial class LocalModelNodeReconciler(
         var lmn = await informers.ClientFor<LocalModelNode>().GetAsync(key, ct).ConfigureAwait(false);
         if (lmn is null)
         {
+            LogMissing(logger, node.NodeName);
+            engine.SetDesired([]);
             return ReconcileResult.Done;
         }
         var baseSettings = SourceSettings.FromEnvironment();
@@ -115,6 +118,9 @@ internal sealed partial class LocalModelNodeReconciler(
             LogConfigInvalid(logger, e.Message);
         }
     }
+
+    [LoggerMessage(EventId = 4002, Level = LogLevel.Warning, Message = "LocalModelNode/{Node} does not exist; its models are kept for the grace period")]
+    private static partial void LogMissing(ILogger logger, string node);
 
     [LoggerMessage(EventId = 4001, Level = LogLevel.Warning, Message = "inferenceservice-config is not valid JSON ({Error}); defaults are used")]
     private static partial void LogConfigInvalid(ILogger logger, string error);

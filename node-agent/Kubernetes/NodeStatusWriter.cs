@@ -58,6 +58,11 @@ internal sealed partial class NodeStatusWriter(SharedInformerFactory informers, 
 
     internal async Task WriteAsync(CancellationToken ct)
     {
+        if (!engine.Ready)
+        {
+            // Before the engine's first pass on the LocalModelNode every model would read Pending (M15).
+            return;
+        }
         var client = informers.ClientFor<LocalModelNode>();
         var current = await client.GetAsync(new ObjectKey(null, node.NodeName), ct).ConfigureAwait(false);
         if (current is null)
@@ -120,7 +125,19 @@ internal sealed partial class NodeStatusWriter(SharedInformerFactory informers, 
             LastTransitionTime = oldReady is not null && oldReady.Status == status ? oldReady.LastTransitionTime : now.UtcDateTime,
         };
 
-        var changed = !SameMap(old.ModelStatus, modelStatus)
+        var conflicts = engine.Conflicts;
+        var oldConflict = old.Conditions?.FirstOrDefault(c => c.Type == "Conflict");
+        var conflict = conflicts.Count == 0 ? null : new V1Condition
+        {
+            Type = "Conflict",
+            Status = "True",
+            Reason = "SameUriDifferentFilter",
+            Message = string.Join("; ", conflicts.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}: {kv.Value}")),
+            ObservedGeneration = lmn.Metadata.Generation,
+            LastTransitionTime = oldConflict?.LastTransitionTime ?? now.UtcDateTime,
+        };
+        var changed = oldConflict?.Message != conflict?.Message
+            || !SameMap(old.ModelStatus, modelStatus)
             || !SameProgress(old.ModelProgress, progress)
             || old.Storage?.Used?.ToInt64() != used || old.Storage?.Capacity?.ToInt64() != capacity
             || oldReady is null || oldReady.Status != condition.Status || oldReady.Reason != condition.Reason || oldReady.Message != condition.Message
@@ -133,7 +150,7 @@ internal sealed partial class NodeStatusWriter(SharedInformerFactory informers, 
         lmn.Status.ModelStatus = modelStatus;
         lmn.Status.ModelProgress = progress;
         lmn.Status.Storage = new LocalModelNodeStorageStatus { Used = new ResourceQuantity(used.ToString(System.Globalization.CultureInfo.InvariantCulture)), Capacity = new ResourceQuantity(capacity.ToString(System.Globalization.CultureInfo.InvariantCulture)) };
-        lmn.Status.Conditions = [.. (old.Conditions ?? []).Where(c => c.Type != "Ready"), condition];
+        lmn.Status.Conditions = [.. (old.Conditions ?? []).Where(c => c.Type is not "Ready" and not "Conflict"), condition, .. conflict is null ? [] : new[] { conflict }];
         return true;
     }
 

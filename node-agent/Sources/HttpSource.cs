@@ -26,7 +26,7 @@ internal sealed partial class HttpSource : IModelSource
     {
         if (!Uri.TryCreate(uri, UriKind.Absolute, out var parsed) || (parsed.Scheme != "http" && parsed.Scheme != "https") || parsed.Host.Length == 0)
         {
-            throw new DownloadException(FailureReason.InvalidUri, $"'{uri}' is not a valid http(s) URL");
+            throw new DownloadException(FailureReason.InvalidUri, $"'{Engine.ModelFetcher.SafeUri(uri)}' is not a valid http(s) URL");
         }
         _uri = parsed;
         _http = http;
@@ -53,7 +53,7 @@ internal sealed partial class HttpSource : IModelSource
         if (!_uri.AbsolutePath.EndsWith('/'))
         {
             var name = Uri.UnescapeDataString(_uri.AbsolutePath.Split('/')[^1]);
-            return [await ProbeAsync(_uri, PathGuard.Validate(name, _uri.ToString()), ct).ConfigureAwait(false)];
+            return [await ProbeAsync(_uri, PathGuard.Validate(name, Redact(_uri.ToString())), ct).ConfigureAwait(false)];
         }
         var files = new List<RemoteFile>();
         await ListFolderAsync(_uri, "", 0, files, ct).ConfigureAwait(false);
@@ -64,7 +64,7 @@ internal sealed partial class HttpSource : IModelSource
     {
         if (depth > MaxListingDepth)
         {
-            throw new DownloadException(FailureReason.UnsafePath, $"listing {_uri} nests deeper than {MaxListingDepth} folders");
+            throw new DownloadException(FailureReason.UnsafePath, $"listing {Redact(_uri.ToString())} nests deeper than {MaxListingDepth} folders");
         }
         if (++_listingRequests > MaxListingRequests)
         {
@@ -107,7 +107,7 @@ internal sealed partial class HttpSource : IModelSource
             var hrefPath = href.Split('?', '#')[0];
             var isDir = hrefPath.EndsWith('/');
             var name = Uri.UnescapeDataString(hrefPath.TrimEnd('/'));
-            var relative = PathGuard.Validate(prefix + name, _uri.ToString());
+            var relative = PathGuard.Validate(prefix + name, Redact(_uri.ToString()));
             var target = new Uri(folder, hrefPath);
             if (isDir)
             {
@@ -118,7 +118,7 @@ internal sealed partial class HttpSource : IModelSource
                 files.Add(await ProbeAsync(target, relative, ct).ConfigureAwait(false));
                 if (files.Count > MaxListingFiles)
                 {
-                    throw new DownloadException(FailureReason.NoFiles, $"listing {_uri} has more than {MaxListingFiles} files");
+                    throw new DownloadException(FailureReason.NoFiles, $"listing {Redact(_uri.ToString())} has more than {MaxListingFiles} files");
                 }
             }
         }

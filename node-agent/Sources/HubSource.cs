@@ -25,7 +25,7 @@ internal sealed class HubSource : IModelSource
 
     public HubSource(string uri, SourceSettings settings, HttpClient http)
     {
-        _uri = uri;
+        _uri = Engine.ModelFetcher.SafeUri(uri);
         _http = http;
         (_repo, _revision) = Parse(uri);
         _endpoint = (settings.Get("HF_ENDPOINT") ?? "https://huggingface.co").TrimEnd('/');
@@ -48,14 +48,14 @@ internal sealed class HubSource : IModelSource
         var parts = rest.Split('/');
         if (parts.Length != 2 || parts[0].Length == 0 || parts[1].Length == 0)
         {
-            throw new DownloadException(FailureReason.InvalidUri, $"'{uri}' must be hf://owner/repo[:revision]");
+            throw new DownloadException(FailureReason.InvalidUri, $"'{Engine.ModelFetcher.SafeUri(uri)}' must be hf://owner/repo[:revision]");
         }
         var colon = parts[1].IndexOf(':', StringComparison.Ordinal);
         var model = colon < 0 ? parts[1] : parts[1][..colon];
         var rev = colon < 0 ? "main" : parts[1][(colon + 1)..];
         if (model.Length == 0 || rev.Length == 0)
         {
-            throw new DownloadException(FailureReason.InvalidUri, $"'{uri}' must be hf://owner/repo[:revision]");
+            throw new DownloadException(FailureReason.InvalidUri, $"'{Engine.ModelFetcher.SafeUri(uri)}' must be hf://owner/repo[:revision]");
         }
         // The Hub's own rule for names; anything else ('..', '?', '%2F') would reach other API paths with the token.
         if (!HubName(parts[0]) || !HubName(model) || rev.Contains("..", StringComparison.Ordinal) || rev.Any(c => c is '?' or '#' or '%' or '\\' || char.IsControl(c)))

@@ -42,6 +42,7 @@ internal enum FailureReason
     DiskFull,
     NoFiles,
     IoError,
+    Conflict,
 }
 
 /// <summary>A download failure with a reason and a one-line message that never carries a secret.</summary>
@@ -122,6 +123,11 @@ internal sealed class FileFilter
     public static FileFilter All { get; } = new(null, null);
 
     public bool IsEmpty => _allow.Length == 0 && _ignore.Length == 0;
+
+    /// <summary>The allow patterns, normalised (trimmed, comma-joined): what the manifest records.</summary>
+    public string AllowPatterns => string.Join(',', _allow);
+
+    public string IgnorePatterns => string.Join(',', _ignore);
 
     public bool Includes(string path) =>
         (_allow.Length == 0 || _allow.Any(p => Glob.Matches(p, path)))

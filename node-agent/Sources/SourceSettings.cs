@@ -67,8 +67,8 @@ internal static class SourceFactory
             "s3" => S3Source.Create(uri, settings),
             "gs" => S3Source.CreateForGcs(uri, settings),
             "hf" => new HubSource(uri, settings, http),
-            "" => throw new DownloadException(FailureReason.InvalidUri, $"'{uri}' has no scheme; supported: s3://, gs://, hf://, https://, http://"),
-            _ => throw new DownloadException(FailureReason.InvalidUri, $"unsupported scheme '{scheme}://' in '{uri}'; supported: s3://, gs://, hf://, https://, http://"),
+            "" => throw new DownloadException(FailureReason.InvalidUri, $"'{Engine.ModelFetcher.SafeUri(uri)}' has no scheme; supported: s3://, gs://, hf://, https://, http://"),
+            _ => throw new DownloadException(FailureReason.InvalidUri, $"unsupported scheme '{scheme}://' in '{Engine.ModelFetcher.SafeUri(uri)}'; supported: s3://, gs://, hf://, https://, http://"),
         };
     }
 

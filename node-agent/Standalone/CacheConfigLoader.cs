@@ -1,6 +1,7 @@
 using KServe.Node.Agent.Cli;
 using KServe.Node.Agent.Engine;
 using KServe.Node.Agent.Sources;
+using KServe.Node.Agent.Store;
 using YamlDotNet.Core;
 using YamlDotNet.Core.Events;
 using YamlDotNet.Serialization;
@@ -8,7 +9,11 @@ using YamlDotNet.Serialization;
 namespace KServe.Node.Agent.Standalone;
 
 /// <summary>What a config folder asks for.</summary>
-internal sealed record StandaloneConfig(IReadOnlyList<ModelSpec> Models, long? StorageLimitBytes, IReadOnlyList<string> Errors);
+/// <param name="Models">The caches, in file order.</param>
+/// <param name="StorageLimitBytes">The smallest node group storageLimit, if any.</param>
+/// <param name="Errors">One line per problem, naming the file.</param>
+/// <param name="Complete">False when some file could not be read and has no last good content: then nothing may be collected.</param>
+internal sealed record StandaloneConfig(IReadOnlyList<ModelSpec> Models, long? StorageLimitBytes, IReadOnlyList<string> Errors, bool Complete);
 
 /// <summary>
 /// Reads <c>*.yaml</c> / <c>*.yml</c> files (several documents each allowed) holding KServe's own objects:
@@ -16,34 +21,63 @@ internal sealed record StandaloneConfig(IReadOnlyList<ModelSpec> Models, long? S
 /// a <c>LocalModelNodeGroup</c>'s <c>storageLimit</c> caps the cache. <c>spec.storage.parameters</c>
 /// <c>allowPatterns</c> / <c>ignorePatterns</c> filter files. Other kinds are ignored; a bad document is
 /// reported by file and name and does not stop the others.
+/// A file that does not parse (a half-saved edit, a typo) counts with its last good content, kept in
+/// <c>lastGoodDir</c> (under <c>.state/</c>, so it survives restarts); a file that never parsed, or a missing
+/// folder, makes the picture incomplete, and the engine then collects nothing.
 /// </summary>
 internal static class CacheConfigLoader
 {
     private static readonly IDeserializer Yaml = new DeserializerBuilder().Build();
 
-    public static StandaloneConfig Load(string folder, SourceSettings settings)
+    public static StandaloneConfig Load(string folder, SourceSettings settings, string? lastGoodDir = null, IStoreIo? io = null)
     {
         var models = new List<ModelSpec>();
         var errors = new List<string>();
         long? limit = null;
+        var complete = true;
         if (!Directory.Exists(folder))
         {
-            return new StandaloneConfig(models, null, [$"config folder {folder} does not exist"]);
+            return new StandaloneConfig(models, null, [$"config folder {folder} does not exist; nothing is collected until it is back"], false);
         }
-        var files = Directory.GetFiles(folder, "*.yaml").Concat(Directory.GetFiles(folder, "*.yml")).OrderBy(f => f, StringComparer.Ordinal);
+        var files = Directory.GetFiles(folder, "*.yaml").Concat(Directory.GetFiles(folder, "*.yml")).OrderBy(f => f, StringComparer.Ordinal).ToList();
         var seen = new HashSet<string>(StringComparer.Ordinal);
+        if (lastGoodDir is not null)
+        {
+            Directory.CreateDirectory(lastGoodDir);
+            // A deleted file is meant: its last good content goes too (the grace period still protects its models).
+            var present = files.Select(Path.GetFileName).ToHashSet(StringComparer.Ordinal);
+            foreach (var stale in Directory.GetFiles(lastGoodDir).Where(f => !present.Contains(Path.GetFileName(f))))
+            {
+                File.Delete(stale);
+            }
+        }
         foreach (var file in files)
         {
             var name = Path.GetFileName(file);
+            var lastGood = lastGoodDir is null ? null : Path.Combine(lastGoodDir, name);
             List<object?> docs;
             try
             {
-                docs = ReadDocuments(File.ReadAllText(file));
+                var text = File.ReadAllText(file);
+                docs = ReadDocuments(text);
+                if (lastGood is not null && (!File.Exists(lastGood) || File.ReadAllText(lastGood) != text))
+                {
+                    (io ?? PhysicalStoreIo.Instance).WriteFileAtomic(lastGood, System.Text.Encoding.UTF8.GetBytes(text));
+                }
             }
             catch (Exception e) when (e is YamlException or IOException)
             {
-                errors.Add($"{name}: not valid YAML: {e.Message}");
-                continue;
+                if (lastGood is not null && File.Exists(lastGood))
+                {
+                    errors.Add($"{name}: not valid YAML ({e.Message}); its last good content from {File.GetLastWriteTimeUtc(lastGood):u} is used until it parses");
+                    docs = ReadDocuments(File.ReadAllText(lastGood));
+                }
+                else
+                {
+                    errors.Add($"{name}: not valid YAML ({e.Message}); nothing is collected until it parses");
+                    complete = false;
+                    continue;
+                }
             }
             foreach (var doc in docs)
             {
@@ -97,7 +131,7 @@ internal static class CacheConfigLoader
                 }
             }
         }
-        return new StandaloneConfig(models, limit, errors);
+        return new StandaloneConfig(models, limit, errors, complete);
     }
 
     private static List<object?> ReadDocuments(string text)

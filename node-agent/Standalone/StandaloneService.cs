@@ -28,35 +28,54 @@ internal sealed partial class StandaloneService(StandaloneSettings settings, Cac
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        Directory.CreateDirectory(settings.ConfigDir);
-        using var watcher = new FileSystemWatcher(settings.ConfigDir) { IncludeSubdirectories = false, EnableRaisingEvents = true };
+        // A missing folder is not created: it may be a config volume not mounted yet, and it reads as incomplete.
+        FileSystemWatcher? watcher = null;
+        try
+        {
+            Task? wait = null;
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                Reload();
+                watcher ??= Watch();
+                wait ??= _changed.WaitAsync(stoppingToken);
+                using var tick = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+                await Task.WhenAny(wait, Task.Delay(RescanInterval, time, tick.Token)).ConfigureAwait(false);
+                await tick.CancelAsync().ConfigureAwait(false);
+                if (wait.IsCompleted)
+                {
+                    wait = null;
+                    // Editors write in several steps; drain the burst.
+                    while (_changed.CurrentCount > 0)
+                    {
+                        await _changed.WaitAsync(stoppingToken).ConfigureAwait(false);
+                    }
+                }
+            }
+        }
+        finally
+        {
+            watcher?.Dispose();
+        }
+    }
+
+    private FileSystemWatcher? Watch()
+    {
+        if (!Directory.Exists(settings.ConfigDir))
+        {
+            return null;
+        }
+        var watcher = new FileSystemWatcher(settings.ConfigDir) { IncludeSubdirectories = false, EnableRaisingEvents = true };
         watcher.Changed += (_, _) => _changed.Release();
         watcher.Created += (_, _) => _changed.Release();
         watcher.Deleted += (_, _) => _changed.Release();
         watcher.Renamed += (_, _) => _changed.Release();
-        Task? wait = null;
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            Reload();
-            wait ??= _changed.WaitAsync(stoppingToken);
-            using var tick = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
-            await Task.WhenAny(wait, Task.Delay(RescanInterval, time, tick.Token)).ConfigureAwait(false);
-            await tick.CancelAsync().ConfigureAwait(false);
-            if (wait.IsCompleted)
-            {
-                wait = null;
-                // Editors write in several steps; drain the burst.
-                while (_changed.CurrentCount > 0)
-                {
-                    await _changed.WaitAsync(stoppingToken).ConfigureAwait(false);
-                }
-            }
-        }
+        return watcher;
     }
 
     internal void Reload()
     {
-        var config = CacheConfigLoader.Load(settings.ConfigDir, SourceSettings.FromEnvironment());
+        var config = CacheConfigLoader.Load(settings.ConfigDir, SourceSettings.FromEnvironment(),
+            Path.Combine(engine.Store.StateDir, "config"), engine.Store.Io);
         var errors = string.Join("\n", config.Errors);
         if (errors != _lastErrors)
         {
@@ -72,7 +91,7 @@ internal sealed partial class StandaloneService(StandaloneSettings settings, Cac
             ({ } a, { } b) => Math.Min(a, b),
             (var a, var b) => a ?? b,
         };
-        engine.SetDesired(config.Models);
+        engine.SetDesired(config.Models, config.Complete);
         Loaded = true;
     }
 

@@ -4,17 +4,49 @@ namespace KServe.Node.Agent.Store;
 
 /// <summary>
 /// The completion marker of a model: <c>{root}/.state/{storageKey}.json</c>, written after the atomic
-/// rename. A folder under <c>models/</c> without it is not complete.
+/// rename. A folder under <c>models/</c> without it is not complete. It says what a consumer needs: which
+/// caches it serves, where it came from (redacted), the filter, and every file with its size, checksum and
+/// how far it was verified.
 /// </summary>
 internal sealed class ModelManifest
 {
-    public int Version { get; set; } = 1;
+    public int Version { get; set; } = 2;
     public string StorageKey { get; set; } = "";
+
+    /// <summary>The status keys (cache names) this folder serves.</summary>
+    public List<string> Caches { get; set; } = [];
+
+    /// <summary>The source URI without user info or query (never a credential).</summary>
     public string SourceUri { get; set; } = "";
+
+    /// <summary>allowPatterns / ignorePatterns the folder was built with; null in manifests written before filters were recorded.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public ManifestFilter? Filter { get; set; }
+
+    /// <summary><see cref="Verification.Checksum"/> when every file was checked against a source checksum, else <see cref="Verification.SizeOnly"/>.</summary>
+    public string Verification { get; set; } = Store.Verification.SizeOnly;
+
+    /// <summary><c>downloaded</c>, or <c>adopted</c> for a folder found on disk that matched the source.</summary>
+    public string Origin { get; set; } = "downloaded";
+
     public long TotalBytes { get; set; }
     public DateTimeOffset CompletedAt { get; set; }
     public double DurationSeconds { get; set; }
     public List<ManifestFile> Files { get; set; } = [];
+}
+
+internal sealed class ManifestFilter
+{
+    public string AllowPatterns { get; set; } = "";
+    public string IgnorePatterns { get; set; } = "";
+}
+
+internal static class Verification
+{
+    public const string Checksum = "checksum";
+    public const string SizeOnly = "size-only";
+
+    public static string Overall(IEnumerable<ManifestFile> files) => files.All(f => f.Verified == Checksum) ? Checksum : SizeOnly;
 }
 
 internal sealed class ManifestFile
@@ -25,19 +57,33 @@ internal sealed class ManifestFile
     public string? Md5 { get; set; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? Sha256 { get; set; }
+
+    /// <summary><see cref="Verification.Checksum"/> or <see cref="Verification.SizeOnly"/>.</summary>
+    public string Verified { get; set; } = Verification.SizeOnly;
 }
 
-/// <summary>What a staging folder is downloading, so that a restarted agent can resume the same bytes.</summary>
+/// <summary>
+/// What a staging folder is downloading, so that a restarted agent can resume the same bytes. The URI is
+/// stored redacted, with a hash of the full URI to tell whether a resume fetches the same thing.
+/// </summary>
 internal sealed class StagingPlan
 {
     public string SourceUri { get; set; } = "";
+    public string SourceHash { get; set; } = "";
     public long ChunkSize { get; set; }
     public List<PlannedFile> Files { get; set; } = [];
 }
 
 internal sealed record PlannedFile(string Path, long? Size, string? Md5, string? Sha256, string? Version);
 
+/// <summary>Since when each model absent from the desired state has been absent (<c>.state/absent.json</c>).</summary>
+internal sealed class AbsentKeys
+{
+    public Dictionary<string, DateTimeOffset> Since { get; set; } = [];
+}
+
 [JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
 [JsonSerializable(typeof(ModelManifest))]
 [JsonSerializable(typeof(StagingPlan))]
+[JsonSerializable(typeof(AbsentKeys))]
 internal sealed partial class StoreJsonContext : JsonSerializerContext;

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Security.Cryptography;
 using System.Text.Json;
 using KServe.Node.Agent.Sources;
@@ -9,16 +10,21 @@ namespace KServe.Node.Agent.Store;
 /// <c>{root}/models/{storageKey}/</c> the complete model, exactly as in the source;
 /// <c>{root}/.staging/{storageKey}.{id}/</c> downloads in progress (outside <c>models/</c>, so that
 /// garbage collection of unlisted folders never races a download);
-/// <c>{root}/.state/{storageKey}.json</c> the manifest, written after the atomic rename: the completion marker.
+/// <c>{root}/.state/{storageKey}.json</c> the manifest, written after the atomic rename: the completion marker;
+/// <c>{root}/.replaced/{storageKey}.{unixSeconds}/</c> a folder swapped out of <c>models/</c>, kept for the
+/// grace period because pods started before the swap still read it through their mount.
+/// Only names that are storage keys are ever deleted: anything else under the root belongs to someone else.
 /// </summary>
-internal sealed class ModelStore
+internal sealed class ModelStore : IDisposable
 {
     private readonly IStoreIo _io;
+    private readonly RootLock? _lock;
 
-    public ModelStore(string root, IStoreIo? io = null)
+    public ModelStore(string root, IStoreIo? io = null, RootLock? rootLock = null)
     {
         Root = Path.GetFullPath(root);
         _io = io ?? PhysicalStoreIo.Instance;
+        _lock = rootLock;
         Directory.CreateDirectory(ModelsDir);
         Directory.CreateDirectory(StagingDir);
         Directory.CreateDirectory(StateDir);
@@ -28,7 +34,9 @@ internal sealed class ModelStore
     public string ModelsDir => Path.Combine(Root, "models");
     public string StagingDir => Path.Combine(Root, ".staging");
     public string StateDir => Path.Combine(Root, ".state");
+    public string ReplacedDir => Path.Combine(Root, ".replaced");
     public IStoreIo Io => _io;
+    private string AbsentPath => Path.Combine(StateDir, "absent.json");
 
     public string ModelPath(string storageKey) => Path.Combine(ModelsDir, CheckKey(storageKey));
     private string ManifestPath(string storageKey) => Path.Combine(StateDir, CheckKey(storageKey) + ".json");
@@ -105,38 +113,48 @@ internal sealed class ModelStore
         return new StagingArea(dir, _io);
     }
 
-    /// <summary>Bytes already in a staging folder for this key (for the free-space check of a resume).</summary>
-    public long StagedBytes(string storageKey)
-    {
-        long total = 0;
-        foreach (var d in Directory.GetDirectories(StagingDir, CheckKey(storageKey) + ".*"))
-        {
-            total += FolderBytes(d);
-        }
-        return total;
-    }
-
     /// <summary>
-    /// Publishes a verified staging folder: the pending manifest is made durable, the folder is renamed
-    /// into <c>models/</c> atomically, then the manifest is renamed into place (the completion marker).
+    /// Publishes a verified staging folder: the pending manifest is made durable, then the folder goes into
+    /// <c>models/</c> with one rename, or, when a folder is already there, with one
+    /// <c>renameat2(RENAME_EXCHANGE)</c> (never a moment where <c>models/{key}</c> is missing or mixed); then
+    /// the manifest is renamed into place (the completion marker). A swapped-out folder is moved to
+    /// <c>.replaced/</c> and deleted after the grace period.
     /// </summary>
-    public void Commit(StagingArea staging, ModelManifest manifest)
+    public void Commit(StagingArea staging, ModelManifest manifest, DateTimeOffset now)
     {
         var key = CheckKey(manifest.StorageKey);
         var target = ModelPath(key);
-        if (Directory.Exists(target))
-        {
-            // A folder without a manifest is an incomplete leftover; replace it.
-            File.Delete(ManifestPath(key));
-            _io.DeleteDirectory(target);
-        }
+        // From here the staged files are the model, not a resumable download.
+        staging.DropPlan();
         _io.WriteFileAtomic(PendingManifestPath(key), JsonSerializer.SerializeToUtf8Bytes(manifest, StoreJsonContext.Default.ModelManifest));
-        _io.MoveDirectory(staging.FilesDir, target);
+        var exchanged = Directory.Exists(target);
+        if (exchanged)
+        {
+            _io.ExchangeDirectories(staging.FilesDir, target);
+        }
+        else
+        {
+            _io.MoveDirectory(staging.FilesDir, target);
+        }
         _io.FlushDirectory(ModelsDir);
         File.Move(PendingManifestPath(key), ManifestPath(key), overwrite: true);
         _io.FlushDirectory(StateDir);
+        if (exchanged)
+        {
+            Directory.CreateDirectory(ReplacedDir);
+            var aside = Path.Combine(ReplacedDir, $"{key}.{now.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture)}");
+            _io.DeleteDirectory(aside);
+            _io.MoveDirectory(staging.FilesDir, aside);
+        }
         staging.Delete();
     }
+
+    /// <summary>Writes (or rewrites) the manifest of a folder already in <c>models/</c> (adoption, new cache names).</summary>
+    public void WriteManifest(ModelManifest manifest) =>
+        _io.WriteFileAtomic(ManifestPath(CheckKey(manifest.StorageKey)), JsonSerializer.SerializeToUtf8Bytes(manifest, StoreJsonContext.Default.ModelManifest));
+
+    /// <summary>True when <c>models/{key}</c> exists without a manifest (KServe's agent wrote it, or <c>.state</c> was lost).</summary>
+    public bool HasUnmanifestedFolder(string storageKey) => Directory.Exists(ModelPath(storageKey)) && GetManifest(storageKey) is null;
 
     /// <summary>Removes a model: manifest first (so it is never reported complete), then the folder and any staging.</summary>
     public long Remove(string storageKey)
@@ -158,13 +176,9 @@ internal sealed class ModelStore
         return bytes;
     }
 
-    /// <summary>
-    /// Deletes every model folder, manifest and staging folder whose key is not in <paramref name="keep"/>
-    /// (KServe's deleteModels, extended to the store's own folders). Returns the bytes freed.
-    /// </summary>
-    public long CollectGarbage(IReadOnlySet<string> keep, IReadOnlySet<string>? busy = null)
+    /// <summary>Every storage key with something on disk: a model folder, a manifest or a staging folder.</summary>
+    public HashSet<string> KeysOnDisk()
     {
-        var freed = 0L;
         var keys = new HashSet<string>(StringComparer.Ordinal);
         foreach (var d in Directory.GetDirectories(ModelsDir))
         {
@@ -178,15 +192,60 @@ internal sealed class ModelStore
         {
             keys.Add(Path.GetFileName(d).Split('.')[0]);
         }
-        foreach (var key in keys)
+        keys.RemoveWhere(k => !Api.StorageKey.IsValid(k));
+        return keys;
+    }
+
+    /// <summary>
+    /// Deletes folders in <c>.replaced/</c> older than <paramref name="grace"/>; returns the bytes freed and when
+    /// the next one is due (null when none is left).
+    /// </summary>
+    public (long Freed, DateTimeOffset? NextDue) CollectReplaced(DateTimeOffset now, TimeSpan grace)
+    {
+        if (!Directory.Exists(ReplacedDir))
         {
-            if (!keep.Contains(key) && (busy is null || !busy.Contains(key)) && IsSafeName(key))
+            return (0, null);
+        }
+        long freed = 0;
+        DateTimeOffset? next = null;
+        foreach (var d in Directory.GetDirectories(ReplacedDir))
+        {
+            var parts = Path.GetFileName(d).Split('.');
+            if (parts.Length != 2 || !Api.StorageKey.IsValid(parts[0])
+                || !long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var unix))
             {
-                freed += Remove(key);
+                continue;
+            }
+            var due = DateTimeOffset.FromUnixTimeSeconds(unix) + grace;
+            if (due <= now)
+            {
+                freed += FolderBytes(d);
+                _io.DeleteDirectory(d);
+            }
+            else if (next is null || due < next)
+            {
+                next = due;
             }
         }
-        return freed;
+        return (freed, next);
     }
+
+    /// <summary>Since when each key has been absent from the desired state (survives restarts).</summary>
+    public Dictionary<string, DateTimeOffset> LoadAbsent()
+    {
+        try
+        {
+            var absent = File.Exists(AbsentPath) ? JsonSerializer.Deserialize(File.ReadAllBytes(AbsentPath), StoreJsonContext.Default.AbsentKeys) : null;
+            return new Dictionary<string, DateTimeOffset>(absent?.Since ?? [], StringComparer.Ordinal);
+        }
+        catch (JsonException)
+        {
+            return new Dictionary<string, DateTimeOffset>(StringComparer.Ordinal);
+        }
+    }
+
+    public void SaveAbsent(Dictionary<string, DateTimeOffset> since) =>
+        _io.WriteFileAtomic(AbsentPath, JsonSerializer.SerializeToUtf8Bytes(new AbsentKeys { Since = since }, StoreJsonContext.Default.AbsentKeys));
 
     /// <summary>Bytes used by complete models (manifest totals) and by staging.</summary>
     public long UsedBytes()
@@ -195,7 +254,7 @@ internal sealed class ModelStore
         foreach (var f in Directory.GetFiles(StateDir, "*.json"))
         {
             var key = Path.GetFileNameWithoutExtension(f);
-            if (IsSafeName(key) && GetManifest(key) is { } m)
+            if (Api.StorageKey.IsValid(key) && GetManifest(key) is { } m)
             {
                 used += m.TotalBytes;
             }
@@ -203,6 +262,10 @@ internal sealed class ModelStore
         foreach (var d in Directory.GetDirectories(StagingDir))
         {
             used += FolderBytes(d);
+        }
+        if (Directory.Exists(ReplacedDir))
+        {
+            used += FolderBytes(ReplacedDir);
         }
         return used;
     }
@@ -212,7 +275,7 @@ internal sealed class ModelStore
         foreach (var f in Directory.GetFiles(StateDir, "*.json"))
         {
             var key = Path.GetFileNameWithoutExtension(f);
-            if (IsSafeName(key) && GetManifest(key) is { } m)
+            if (Api.StorageKey.IsValid(key) && GetManifest(key) is { } m)
             {
                 yield return m;
             }
@@ -231,9 +294,9 @@ internal sealed class ModelStore
         return total;
     }
 
-    private static bool IsSafeName(string key) => key.Length > 0 && key.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_');
+    public void Dispose() => _lock?.Dispose();
 
-    private static string CheckKey(string key) => IsSafeName(key)
+    private static string CheckKey(string key) => Api.StorageKey.IsValid(key)
         ? key
         : throw new ArgumentException($"invalid storage key '{key}'", nameof(key));
 }

@@ -6,8 +6,9 @@ namespace KServe.Node.Agent.Store;
 /// <summary>
 /// A staging folder: <c>files/</c> (the model as it will appear), <c>plan.json</c> (what is being
 /// fetched, with the chunk size) and <c>journal/{n}</c> (indices of the chunks of file n that are written).
-/// A chunk is journalled only after its bytes were written, so a killed agent resumes from the journal
-/// and re-fetches at most the chunks that were in flight; the checksum pass still reads every byte.
+/// A chunk is journalled only after its bytes were written and flushed to disk (so that after a power loss
+/// the journal never runs ahead of the data), so a killed agent resumes from the journal and re-fetches at
+/// most the chunks that were in flight; the checksum pass still reads every byte.
 /// </summary>
 internal sealed class StagingArea
 {
@@ -89,6 +90,13 @@ internal sealed class StagingArea
         {
             File.Delete(path);
         }
+    }
+
+    /// <summary>Removes the plan: the folder is no longer resumed from (its files are being published).</summary>
+    public void DropPlan()
+    {
+        File.Delete(PlanPath);
+        _io.FlushDirectory(Dir);
     }
 
     public void Delete() => _io.DeleteDirectory(Dir);

@@ -23,6 +23,12 @@ internal interface IStoreIo
     /// <summary>rename(2) of a directory (atomic within one file system).</summary>
     void MoveDirectory(string from, string to);
 
+    /// <summary>renameat2(2) with RENAME_EXCHANGE: swaps two directories in one atomic step.</summary>
+    void ExchangeDirectories(string a, string b);
+
+    /// <summary>link(2): a second name for an existing file (same file system), or a copy where links are refused.</summary>
+    void LinkOrCopy(string existing, string newPath);
+
     /// <summary>Writes a small file durably: temp file, fsync, rename over the target, fsync of the folder.</summary>
     void WriteFileAtomic(string path, ReadOnlySpan<byte> content);
 
@@ -102,6 +108,23 @@ internal sealed partial class PhysicalStoreIo : IStoreIo
 
     public void MoveDirectory(string from, string to) => Directory.Move(from, to);
 
+    public void ExchangeDirectories(string a, string b)
+    {
+        if (Renameat2(AtFdCwd, a, AtFdCwd, b, RenameExchange) != 0)
+        {
+            throw new IOException($"renameat2(RENAME_EXCHANGE) of {a} and {b} failed (errno {Marshal.GetLastPInvokeError()})");
+        }
+    }
+
+    public void LinkOrCopy(string existing, string newPath)
+    {
+        if (Link(existing, newPath) != 0)
+        {
+            // EXDEV, EPERM (some file systems refuse hard links): a copy is still correct, only slower.
+            File.Copy(existing, newPath, overwrite: false);
+        }
+    }
+
     public void WriteFileAtomic(string path, ReadOnlySpan<byte> content)
     {
         var tmp = path + ".tmp";
@@ -130,6 +153,15 @@ internal sealed partial class PhysicalStoreIo : IStoreIo
     }
 
     public long AvailableFreeSpace(string path) => new DriveInfo(Path.GetFullPath(path)).AvailableFreeSpace;
+
+    private const int AtFdCwd = -100;
+    private const uint RenameExchange = 2;
+
+    [LibraryImport("libc", EntryPoint = "renameat2", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int Renameat2(int olddirfd, string oldpath, int newdirfd, string newpath, uint flags);
+
+    [LibraryImport("libc", EntryPoint = "link", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int Link(string oldpath, string newpath);
 
     [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int Open(string path, int flags);

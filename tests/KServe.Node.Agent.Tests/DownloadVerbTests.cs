@@ -85,8 +85,10 @@ public sealed class DownloadVerbTests
         Assert.Equal(1, code);
         Assert.Contains("UnsafePath", error, StringComparison.Ordinal);
         Assert.Contains("sub/../../escaped.bin", error, StringComparison.Ordinal);
-        Assert.Equal(["out"], Directory.GetFileSystemEntries(tmp.Path).Select(Path.GetFileName).ToList());
-        Assert.Empty(TestData.Tree(dest));
+        // Only the staging beside DEST (kept for a resume) exists; DEST itself is never published.
+        Assert.Equal([".out.kserve-node-staging"], Directory.GetFileSystemEntries(tmp.Path).Select(Path.GetFileName).ToList());
+        Assert.Empty(Directory.GetFiles(tmp.Path, "escaped.bin", SearchOption.AllDirectories));
+        Assert.False(Directory.Exists(dest));
     }
 
     [Fact]

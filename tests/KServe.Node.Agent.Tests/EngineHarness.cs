@@ -20,7 +20,7 @@ internal sealed class EngineHarness : IAsyncDisposable
 
     public EngineHarness(string root, DownloadOptions? options = null, IStoreIo? io = null)
     {
-        Options = options ?? new DownloadOptions { Streams = 4, ChunkSizeBytes = 4 << 20, ReserveBytes = 0 };
+        Options = options ?? new DownloadOptions { Streams = 4, ChunkSizeBytes = 4 << 20, ReserveBytes = 0, GcGrace = TimeSpan.Zero };
         Logs = new CapturingLoggerProvider();
         _loggers = LoggerFactory.Create(b => b.AddProvider(Logs).SetMinimumLevel(LogLevel.Trace));
         Store = new ModelStore(root, io);
@@ -39,6 +39,38 @@ internal sealed class EngineHarness : IAsyncDisposable
 
     public static ModelSpec Spec(string name, string uri, SourceSettings? settings = null, string? allow = null) =>
         new(name, uri, new FileFilter(allow, null), settings ?? SourceSettings.Empty);
+
+    /// <summary>Every state a status key goes through from now on (for tests that must never see Pending).</summary>
+    public List<string> RecordStates(string statusKey, CancellationToken ct)
+    {
+        var seen = new List<string>();
+        _ = Task.Run(async () =>
+        {
+            while (!ct.IsCancellationRequested)
+            {
+                var next = Engine.NextChange;
+                if (Engine.Snapshot().FirstOrDefault(v => v.StatusKey == statusKey) is { } v)
+                {
+                    lock (seen)
+                    {
+                        if (seen.Count == 0 || seen[^1] != v.State)
+                        {
+                            seen.Add(v.State);
+                        }
+                    }
+                }
+                try
+                {
+                    await next.WaitAsync(ct);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }, CancellationToken.None);
+        return seen;
+    }
 
     public async Task<ModelStatusView> WaitFor(string statusKey, string state, TimeSpan? timeout = null)
     {

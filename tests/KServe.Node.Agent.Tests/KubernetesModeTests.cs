@@ -103,7 +103,7 @@ public sealed class KubernetesModeTests
         var root = tmp.Sub("root");
         using var agentClient = api.CreateClient("node-agent");
         await using var app = KubernetesMode.Build(
-            AgentCli.App.Parse(["--root", root, "--http-port", "0", "--address", "127.0.0.1"]), agentClient, "worker-1");
+            AgentCli.App.Parse(["--root", root, "--http-port", "0", "--address", "127.0.0.1", "--Download:GcGrace=00:00:00"]), agentClient, "worker-1");
         await using var informers = new SharedInformerFactory(client);
         var watch = informers.Get<LocalModelNode>();
         var changed = new SemaphoreSlim(0);

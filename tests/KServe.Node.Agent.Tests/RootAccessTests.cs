@@ -12,11 +12,11 @@ public sealed class RootAccessTests
         await FaultTests.Mount($"-t tmpfs -o ro,size=1m tmpfs {root}");
         try
         {
-            using var agent = FaultTests.StartAgent("standalone", "--root", root, "--config-dir", tmp.Sub("config"), "--http-port", "0");
-            await agent.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
-            var stderr = (await agent.StandardError.ReadToEndAsync()).TrimEnd('\n');
+            using var agent = AgentProcess.Start(["standalone", "--root", root, "--config-dir", tmp.Sub("config"), "--http-port", "0"]);
+            var exit = await agent.WaitForExitAsync(TimeSpan.FromSeconds(60));
+            var stderr = agent.Output.TrimEnd('\n');
 
-            Assert.Equal(2, agent.ExitCode);
+            Assert.Equal(2, exit);
             Assert.DoesNotContain('\n', stderr);
             Assert.StartsWith($"node-agent: cannot write the cache root {root} (", stderr, StringComparison.Ordinal);
             Assert.EndsWith("make it writable by the agent's user (the DaemonSet's prepare-cache init step does so for its hostPath) or choose another --root", stderr, StringComparison.Ordinal);

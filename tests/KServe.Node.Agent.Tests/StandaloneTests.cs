@@ -49,7 +49,7 @@ public sealed class StandaloneTests
             spec: {storageLimit: 1Gi}
             """);
 
-        await using var app = AgentHost.BuildStandalone(AgentCli.App.Parse(["standalone", "--config-dir", config, "--root", tmp.Sub("root"), "--http-port", "0"]));
+        await using var app = AgentHost.BuildStandalone(AgentCli.App.Parse(["standalone", "--config-dir", config, "--root", tmp.Sub("root"), "--http-port", "0", "--Download:GcGrace=00:00:00"]));
         await app.StartAsync();
         var url = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         var engine = app.Services.GetRequiredService<CacheEngine>();
@@ -70,7 +70,7 @@ public sealed class StandaloneTests
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/healthz")).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/readyz")).StatusCode);
         var metrics = await http.GetStringAsync("/metrics");
-        Assert.Contains("kserve_node_models{state=\"ModelDownloaded\"} 2", metrics, StringComparison.Ordinal);
+        Assert.True(metrics.Contains("kserve_node_models{state=\"ModelDownloaded\"} 2", StringComparison.Ordinal), string.Join("\n", metrics.Split("\n").Where(l => l.StartsWith("kserve_node_models", StringComparison.Ordinal))));
         foreach (var family in new[] { "kserve_node_cache_used_bytes", "kserve_node_cache_capacity_bytes", "kserve_node_download_bytes_total",
                      "kserve_node_download_duration_seconds_bucket", "kserve_node_gc_bytes_total" })
         {
@@ -112,6 +112,38 @@ public sealed class StandaloneTests
         Assert.Equal("StorageLimitExceeded", snap[0].Reason);
         Assert.Equal("model needs 3 MiB but the storage limit leaves 2 MiB for it", snap[0].Message);
         Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(tmp.Sub("root"), "models")));
+        await app.StopAsync();
+    }
+
+    [Fact]
+    public async Task A_config_file_that_never_parsed_stops_all_collection_until_it_does()
+    {
+        await using var server = await RangeHttpServer.StartAsync();
+        server.AddFile("b/model.gguf", TestData.Bytes(1 << 20, 42));
+        using var tmp = new TempDir();
+        var config = tmp.Sub("config");
+        var root = tmp.Sub("root");
+        Directory.CreateDirectory(config);
+        // A model from an earlier configuration, now listed nowhere.
+        var oldKey = KServe.Node.Api.StorageKey.Compute("s3://old/model");
+        Directory.CreateDirectory(Path.Combine(root, "models", oldKey));
+        await File.WriteAllBytesAsync(Path.Combine(root, "models", oldKey, "m.bin"), [1]);
+        await File.WriteAllTextAsync(Path.Combine(config, "b.yaml"), "kind: LocalModelCache\nmetadata: {name: [b\n");
+
+        await using var app = AgentHost.BuildStandalone(AgentCli.App.Parse(["standalone", "--config-dir", config, "--root", root, "--http-port", "0", "--Download:GcGrace=00:00:00"]));
+        await app.StartAsync();
+        var engine = app.Services.GetRequiredService<CacheEngine>();
+        await engine.WaitForAsync(_ => engine.Ready, TimeSpan.FromSeconds(30));
+        engine.Reconcile();
+
+        Assert.True(Directory.Exists(Path.Combine(root, "models", oldKey)), "collected while a config file had never parsed");
+        var error = Assert.Single(app.Services.GetRequiredService<StandaloneService>().ConfigErrors);
+        Assert.StartsWith("b.yaml: not valid YAML", error, StringComparison.Ordinal);
+        Assert.EndsWith("nothing is collected until it parses", error, StringComparison.Ordinal);
+
+        await File.WriteAllTextAsync(Path.Combine(config, "b.yaml"), CacheYaml("b", server.BaseUrl + "/b/model.gguf"));
+        await engine.WaitForAsync(s => s.Any(v => v.StatusKey == "b" && v.State == ModelStates.Downloaded), TimeSpan.FromSeconds(30));
+        Assert.False(Directory.Exists(Path.Combine(root, "models", oldKey)));
         await app.StopAsync();
     }
 

@@ -9,21 +9,59 @@ namespace KServe.Node.Agent.Tests;
 public sealed class StoreTests
 {
     [Fact]
-    public void A_folder_without_its_manifest_is_not_complete_and_is_collected_when_unlisted()
+    public async Task Only_storage_keys_are_collected_and_only_after_a_desired_state_is_known()
     {
         using var tmp = new TempDir();
-        var store = new ModelStore(tmp.Path);
+        var root = tmp.Path;
+        var store = new ModelStore(root);
         Directory.CreateDirectory(Path.Combine(store.ModelsDir, "abc123def4567890"));
         File.WriteAllBytes(Path.Combine(store.ModelsDir, "abc123def4567890", "x.bin"), [1]);
         Directory.CreateDirectory(Path.Combine(store.StagingDir, "00000000000000aa.1234"));
-
+        // KServe's agent names folders after the model; an admin may park anything here.
+        Directory.CreateDirectory(Path.Combine(store.ModelsDir, "llama-7b"));
+        File.WriteAllBytes(Path.Combine(store.ModelsDir, "llama-7b", "model.gguf"), [2]);
         Assert.Null(store.GetManifest("abc123def4567890"));
         Assert.Equal("not downloaded", store.CheckIntact("abc123def4567890"));
+        await using var h = new EngineHarness(root);
 
-        var freed = store.CollectGarbage(new HashSet<string>());
-        Assert.Equal(1, freed);
-        Assert.Empty(Directory.GetFileSystemEntries(store.ModelsDir));
+        h.Engine.Reconcile();
+        Assert.Equal(["abc123def4567890", "llama-7b"], Directory.GetDirectories(store.ModelsDir).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        h.Engine.SetDesired([]);
+        await h.Engine.WaitForAsync(_ => h.Engine.Ready && !Directory.Exists(Path.Combine(store.ModelsDir, "abc123def4567890")), TimeSpan.FromSeconds(30));
+
+        Assert.Equal(["llama-7b"], Directory.GetDirectories(store.ModelsDir).Select(Path.GetFileName));
         Assert.Empty(Directory.GetFileSystemEntries(store.StagingDir));
+    }
+
+    [Fact]
+    public async Task A_key_removed_and_re_added_while_its_download_unwinds_is_downloaded_without_a_spurious_error()
+    {
+        await using var server = await RangeHttpServer.StartAsync();
+        var data = TestData.Bytes(8 << 20, 51);
+        server.AddFile("m.bin", data);
+        server.BytesPerSecond = 16L << 20;
+        using var tmp = new TempDir();
+        await using var h = new EngineHarness(tmp.Path, new DownloadOptions { Streams = 2, ChunkSizeBytes = 1 << 20, ReserveBytes = 0, GcGrace = TimeSpan.Zero });
+        var spec = EngineHarness.Spec("m", server.BaseUrl + "/m.bin");
+        using var stop = new CancellationTokenSource();
+        var states = h.RecordStates("m", stop.Token);
+
+        h.Engine.SetDesired([spec]);
+        await server.WhenServedAtLeast(3 << 20).WaitAsync(TimeSpan.FromSeconds(30));
+        // With no grace the staging may be collected once the old job has ended; what must not happen is two
+        // jobs on one staging folder, which failed the model.
+        h.Engine.SetDesired([]);
+        h.Engine.Reconcile();
+        h.Engine.SetDesired([spec]);
+        server.BytesPerSecond = null;
+        var v = await h.WaitFor("m", ModelStates.Downloaded);
+        await stop.CancelAsync();
+
+        Assert.Equal(TestData.Sha256(data), TestData.Sha256File(Path.Combine(h.Store.ModelPath(v.StorageKey), "m.bin")));
+        lock (states)
+        {
+            Assert.DoesNotContain(ModelStates.Error, states);
+        }
     }
 
     [Fact]
@@ -34,7 +72,7 @@ public sealed class StoreTests
         var staging = store.OpenStaging("1111222233334444");
         Directory.CreateDirectory(staging.FilesDir);
         File.WriteAllBytes(Path.Combine(staging.FilesDir, "m.bin"), [1, 2, 3]);
-        store.Commit(staging, new ModelManifest { StorageKey = "1111222233334444", TotalBytes = 3, Files = [new ManifestFile { Path = "m.bin", Size = 3 }] });
+        store.Commit(staging, new ModelManifest { StorageKey = "1111222233334444", TotalBytes = 3, Files = [new ManifestFile { Path = "m.bin", Size = 3 }] }, DateTimeOffset.UtcNow);
         // Simulate a crash between the folder rename and the manifest rename.
         File.Move(Path.Combine(store.StateDir, "1111222233334444.json"), Path.Combine(store.StateDir, "1111222233334444.json.pending"));
 

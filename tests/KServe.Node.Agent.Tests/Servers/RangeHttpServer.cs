@@ -17,7 +17,8 @@ namespace KServe.Node.Agent.Tests.Servers;
 /// A plain HTTP file server on loopback (Kestrel): GET/HEAD with byte ranges, strong ETags, and a
 /// <c>Repr-Digest</c> (sha-256) of each file's true content; folders ending in '/' answer an
 /// nginx-autoindex-like HTML listing. Files can be served corrupted (one byte flipped) or as a chunked
-/// stream of unknown length.
+/// stream of unknown length. It counts the file bytes it serves (listings and HEADs carry none), and can pace
+/// them (<see cref="BytesPerSecond"/>) so that a test can act mid-download.
 /// </summary>
 public sealed class RangeHttpServer : IAsyncDisposable
 {
@@ -25,6 +26,10 @@ public sealed class RangeHttpServer : IAsyncDisposable
     private readonly ConcurrentDictionary<string, byte[]> _files = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, string[]> _listings = new(StringComparer.Ordinal);
     private long _rangeRequests;
+    private long _served;
+    private readonly List<(long Bytes, TaskCompletionSource Signal)> _watchers = [];
+    private readonly Lock _paceLock = new();
+    private DateTime _paceNext = DateTime.MinValue;
 
     private RangeHttpServer(WebApplication app) => _app = app;
 
@@ -37,6 +42,53 @@ public sealed class RangeHttpServer : IAsyncDisposable
     public ConcurrentDictionary<string, bool> Unsized { get; } = new(StringComparer.Ordinal);
 
     public long RangeRequests => Interlocked.Read(ref _rangeRequests);
+
+    /// <summary>File body bytes written to clients so far.</summary>
+    public long BytesServed => Interlocked.Read(ref _served);
+
+    /// <summary>When set, file bytes go out at about this rate in total (all connections together).</summary>
+    public long? BytesPerSecond { get; set; }
+
+    /// <summary>Completes once at least <paramref name="bytes"/> file bytes have been served.</summary>
+    public Task WhenServedAtLeast(long bytes)
+    {
+        var tcs = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_watchers)
+        {
+            _watchers.Add((bytes, tcs));
+        }
+        Served(0);
+        return tcs.Task;
+    }
+
+    private void Served(long bytes)
+    {
+        var total = Interlocked.Add(ref _served, bytes);
+        lock (_watchers)
+        {
+            foreach (var w in _watchers.Where(w => w.Bytes <= total).ToList())
+            {
+                w.Signal.TrySetResult();
+                _watchers.Remove(w);
+            }
+        }
+    }
+
+    /// <summary>How long to hold back <paramref name="bytes"/> to keep to <see cref="BytesPerSecond"/>.</summary>
+    private TimeSpan Pace(int bytes)
+    {
+        if (BytesPerSecond is not { } rate)
+        {
+            return TimeSpan.Zero;
+        }
+        lock (_paceLock)
+        {
+            var now = DateTime.UtcNow;
+            var start = _paceNext > now ? _paceNext : now;
+            _paceNext = start + TimeSpan.FromSeconds(bytes / (double)rate);
+            return start - now;
+        }
+    }
 
     public static async Task<RangeHttpServer> StartAsync()
     {
@@ -94,6 +146,10 @@ public sealed class RangeHttpServer : IAsyncDisposable
         {
             Interlocked.Increment(ref _rangeRequests);
         }
+        if (!HttpMethods.IsHead(ctx.Request.Method))
+        {
+            ctx.Response.Body = new CountingStream(ctx.Response.Body, this);
+        }
         var sha = SHA256.HashData(data);
         ctx.Response.Headers["Repr-Digest"] = $"sha-256=:{Convert.ToBase64String(sha)}:";
         var body = data;
@@ -110,5 +166,44 @@ public sealed class RangeHttpServer : IAsyncDisposable
     {
         await _app.StopAsync();
         await _app.DisposeAsync();
+    }
+
+    /// <summary>The response body of a file: counts what goes out, in pieces paced to the server's rate.</summary>
+    private sealed class CountingStream(Stream inner, RangeHttpServer server) : Stream
+    {
+        private const int Piece = 64 << 10;
+
+        public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            for (var i = 0; i < buffer.Length; i += Piece)
+            {
+                var piece = buffer.Slice(i, Math.Min(Piece, buffer.Length - i));
+                if (server.Pace(piece.Length) is { } wait && wait > TimeSpan.Zero)
+                {
+                    await Task.Delay(wait, cancellationToken);
+                }
+                // Counted before the write: a client can have the last byte before a write call returns.
+                server.Served(piece.Length);
+                await inner.WriteAsync(piece, cancellationToken);
+            }
+        }
+
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer, offset, count, CancellationToken.None).GetAwaiter().GetResult();
+
+        public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
+
+        public override void Flush() => inner.Flush();
+
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
     }
 }
