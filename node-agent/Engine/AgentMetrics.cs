@@ -27,6 +27,9 @@ internal static class AgentMetrics
     public static readonly Counter DownloadFailures = Metrics.CreateCounter(
         "kserve_node_download_failures_total", "Failed model downloads by reason.", new CounterConfiguration { LabelNames = ["reason"] });
 
+    public static readonly Gauge UnverifiedFiles = Metrics.CreateGauge(
+        "kserve_node_unverified_files", "Files of complete models whose bytes could be checked by size only (the source offered no checksum).");
+
     public static readonly Counter GcBytes = Metrics.CreateCounter(
         "kserve_node_gc_bytes_total", "Bytes removed by garbage collection of models no longer listed.");
 

@@ -627,6 +627,14 @@ internal sealed partial class CacheEngine : IDisposable
         }
     }
 
+    /// <summary>A complete model whose bytes could be checked by size only says so (the source offered no checksum).</summary>
+    private static string? UnverifiedMessage(ModelManifest m)
+    {
+        var unverified = m.Files.Count(f => f.Verified != Verification.Checksum);
+        return unverified == 0 ? null
+            : $"{unverified} of {m.Files.Count} files verified by size only: the source offers no checksum for them";
+    }
+
     /// <summary>One view per desired status key (several keys may share one storage key).</summary>
     public IReadOnlyList<ModelStatusView> Snapshot()
     {
@@ -652,13 +660,15 @@ internal sealed partial class CacheEngine : IDisposable
                 }
                 long done = j.Progress.Done;
                 long? total = j.Progress.Total;
+                var message = j.Message;
                 if (j.State == ModelStates.Downloaded && manifest is not null)
                 {
                     done = manifest.TotalBytes;
                     total = manifest.TotalBytes;
+                    message ??= UnverifiedMessage(manifest);
                 }
                 list.Add(new ModelStatusView(s.StatusKey, safe, s.StorageKey, j.State, done, total,
-                    j.Reason?.ToString(), j.Message, j.UpdatedAt, path));
+                    j.Reason?.ToString(), message, j.UpdatedAt, path));
             }
             return list;
         }
@@ -705,6 +715,7 @@ internal sealed partial class CacheEngine : IDisposable
                 AgentMetrics.CacheUsedBytes.Set(used);
                 AgentMetrics.CacheFreeBytes.Set(free);
                 AgentMetrics.CacheCapacityBytes.Set(StorageLimitBytes ?? new DriveInfo(_store.Root).TotalSize);
+                AgentMetrics.UnverifiedFiles.Set(_store.Manifests().Sum(m => m.Files.Count(f => f.Verified != Verification.Checksum)));
             }
             catch (IOException)
             {

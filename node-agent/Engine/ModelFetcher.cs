@@ -154,7 +154,7 @@ internal sealed partial class ModelFetcher(DownloadOptions options, HttpClient h
             SourceUri = SafeUri(request.Uri),
             SourceHash = UriHash(request.Uri),
             ChunkSize = options.ChunkSizeBytes,
-            Files = files.Select(f => new PlannedFile(f.Path, f.Size, f.Md5, f.Sha256, f.Version)).ToList(),
+            Files = files.Select(f => new PlannedFile(f.Path, f.Size, f.Md5, f.Sha256, f.Version, f.SupportsRanges)).ToList(),
         };
         var existing = staging.LoadPlan();
         var resume = existing is not null && existing.SourceHash == plan.SourceHash && existing.Files.SequenceEqual(plan.Files);

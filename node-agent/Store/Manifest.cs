@@ -74,7 +74,9 @@ internal sealed class StagingPlan
     public List<PlannedFile> Files { get; set; } = [];
 }
 
-internal sealed record PlannedFile(string Path, long? Size, string? Md5, string? Sha256, string? Version);
+// SupportsRanges is part of the plan: journal entries are chunk indices, which mean other bytes when a source stops
+// (or starts) answering ranges, so a difference resets the plan instead of misreading the journal.
+internal sealed record PlannedFile(string Path, long? Size, string? Md5, string? Sha256, string? Version, bool SupportsRanges = true);
 
 /// <summary>Since when each model absent from the desired state has been absent (<c>.state/absent.json</c>).</summary>
 internal sealed class AbsentKeys

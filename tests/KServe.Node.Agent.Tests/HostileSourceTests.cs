@@ -128,6 +128,23 @@ public sealed class HostileSourceTests
         Assert.Empty(TestData.Tree(Path.Combine(tmp.Path, "models")));
     }
 
+    [Fact]
+    public async Task A_model_the_source_gives_no_checksum_for_is_committed_but_says_it_was_checked_by_size_only()
+    {
+        await using var origin = await ScriptedOrigin.StartAsync();
+        origin.File("/plain.bin", TestData.Bytes(2 << 20, 44));
+        using var tmp = new TempDir();
+        await using var h = new EngineHarness(tmp.Path, FewRetries());
+
+        h.Engine.SetDesired([EngineHarness.Spec("plain", $"{origin.BaseUrl}/plain.bin")]);
+        var v = await h.WaitFor("plain", ModelStates.Downloaded);
+
+        Assert.Equal("1 of 1 files verified by size only: the source offers no checksum for them", v.Message);
+        var manifest = h.Store.GetManifest(v.StorageKey)!;
+        Assert.Equal(KServe.Node.Agent.Store.Verification.SizeOnly, manifest.Verification);
+        Assert.True(AgentMetrics.UnverifiedFiles.Value >= 1, "kserve_node_unverified_files counts it");
+    }
+
     [Theory]
     [InlineData("../escape.bin")]
     [InlineData("/etc/passwd")]
