@@ -4,6 +4,9 @@ using System.Text;
 namespace KServe.Node.LlmServer.Tests.Server;
 
 /// <summary>Malformed and hostile bodies at every route: only 4xx answers, the server keeps serving, memory stays bounded.</summary>
+// Alone: the memory bound is read from this process's working set, which other test classes loading models and
+// servers in parallel would inflate.
+[Collection(nameof(MeasuresProcessMemory))]
 public sealed class FuzzTests(ServerFixture fixture) : IClassFixture<ServerFixture>
 {
     private static readonly string[] Routes =
@@ -95,3 +98,6 @@ public sealed class FuzzTests(ServerFixture fixture) : IClassFixture<ServerFixtu
         Assert.True(grown < 512L << 20, $"working set grew by {grown >> 20} MiB");
     }
 }
+
+[CollectionDefinition(nameof(MeasuresProcessMemory), DisableParallelization = true)]
+public sealed class MeasuresProcessMemory;
