@@ -44,6 +44,7 @@ public sealed unsafe partial class LlamaEngine : IAsyncDisposable
     private long _admitCounter;
     private int _queued;
     private volatile EngineStats _stats;
+    private long _embeddingDecodes;
     private long _decodeCalls, _tokensDecoded, _promptTotal, _genTotal, _finished, _preemptions;
     private long _cacheQueries, _cacheHits, _cacheQueryTokens, _cacheHitTokens;
     private int _maxSeqPerDecode, _maxTokensPerDecode;
@@ -90,6 +91,9 @@ public sealed unsafe partial class LlamaEngine : IAsyncDisposable
 
     /// <summary>A snapshot of the counters, refreshed after every step.</summary>
     public EngineStats Stats => _stats;
+
+    /// <summary>llama_decode calls made for embeddings so far (several inputs share one when they fit).</summary>
+    public long EmbeddingDecodes => Interlocked.Read(ref _embeddingDecodes);
 
     /// <summary>Loads the native libraries, the model and a context, and starts the inference thread.</summary>
     /// <exception cref="ArgumentException">Invalid options.</exception>
@@ -295,17 +299,7 @@ public sealed unsafe partial class LlamaEngine : IAsyncDisposable
             }
         }
 
-        return InvokeAsync(() =>
-        {
-            var result = new float[inputs.Count][];
-            for (var i = 0; i < inputs.Count; i++)
-            {
-                ct.ThrowIfCancellationRequested();
-                result[i] = EmbedOne(inputs[i]);
-            }
-
-            return result;
-        });
+        return InvokeAsync(() => EmbedAll(inputs, ct));
     }
 
     /// <summary>Runs <paramref name="work"/> on the inference thread between steps.</summary>

@@ -722,42 +722,85 @@ public sealed unsafe partial class LlamaEngine
         }
     }
 
-    private float[] EmbedOne(int[] tokens)
+    /// <summary>
+    /// Sequences one embedding decode may hold. Each input is its own sequence in a unified KV pool, so a
+    /// batch of short inputs costs one llama_decode instead of one per input.
+    /// </summary>
+    internal const int EmbeddingSequencesPerDecode = 64;
+
+    private void EnsureEmbeddingContext()
     {
-        if (_embedCtx == null)
+        if (_embedCtx != null)
         {
-            var cp = NativeMethods.llama_context_default_params();
-            cp.NCtx = (uint)_options.EmbeddingContextSize;
-            cp.NBatch = (uint)_options.EmbeddingContextSize;
-            cp.NUbatch = (uint)_options.EmbeddingContextSize;
-            cp.NSeqMax = 1;
-            cp.NThreads = _options.Threads;
-            cp.NThreadsBatch = _options.BatchThreads > 0 ? _options.BatchThreads : _options.Threads;
-            cp.Embeddings = 1;
-            cp.PoolingType = Model.Facts.PoolingType is { } p and > 0 ? p : (int)PoolingType.Mean;
-            cp.NoPerf = 1;
-            cp.NOutputsMaxPerSeq = 0; // pooling reads every token's output
-            _embedCtx = SafeLlamaContextHandle.Create(_model, cp);
-            if (_threadpool != null)
+            return;
+        }
+
+        var cp = NativeMethods.llama_context_default_params();
+        cp.NCtx = (uint)_options.EmbeddingContextSize;
+        cp.NBatch = (uint)_options.EmbeddingContextSize;
+        cp.NUbatch = (uint)_options.EmbeddingContextSize;
+        cp.NSeqMax = EmbeddingSequencesPerDecode;
+        cp.KvUnified = 1; // the inputs of one decode share the whole context, whatever their lengths
+        cp.NThreads = _options.Threads;
+        cp.NThreadsBatch = _options.BatchThreads > 0 ? _options.BatchThreads : _options.Threads;
+        cp.Embeddings = 1;
+        cp.PoolingType = Model.Facts.PoolingType is { } p and > 0 ? p : (int)PoolingType.Mean;
+        cp.NoPerf = 1;
+        cp.NOutputsMaxPerSeq = 0; // pooling reads every token's output
+        _embedCtx = SafeLlamaContextHandle.Create(_model, cp);
+        if (_threadpool != null)
+        {
+            NativeMethods.llama_attach_threadpool(_embedCtx, _threadpool.Handle, _threadpoolBatch?.Handle ?? IntPtr.Zero);
+        }
+
+        _embedBatch = NativeMethods.llama_batch_init(_options.EmbeddingContextSize, 0, 1);
+    }
+
+    /// <summary>Pooled, L2-normalised vectors of the inputs, packed as many to a decode as the embedding context holds.</summary>
+    private float[][] EmbedAll(IReadOnlyList<int[]> inputs, CancellationToken ct)
+    {
+        EnsureEmbeddingContext();
+        var result = new float[inputs.Count][];
+        var next = 0;
+        while (next < inputs.Count)
+        {
+            ct.ThrowIfCancellationRequested();
+            var first = next;
+            var tokens = 0;
+            while (next < inputs.Count && next - first < EmbeddingSequencesPerDecode && tokens + inputs[next].Length <= _options.EmbeddingContextSize)
             {
-                NativeMethods.llama_attach_threadpool(_embedCtx, _threadpool.Handle, _threadpoolBatch?.Handle ?? IntPtr.Zero);
+                tokens += inputs[next].Length;
+                next++;
             }
-            _embedBatch = NativeMethods.llama_batch_init(_options.EmbeddingContextSize, 0, 1);
+
+            EmbedBatch(inputs, first, next, result);
         }
 
-        var mem = NativeMethods.llama_get_memory(_embedCtx);
+        return result;
+    }
+
+    private void EmbedBatch(IReadOnlyList<int[]> inputs, int first, int end, float[][] result)
+    {
+        var mem = NativeMethods.llama_get_memory(_embedCtx!);
         NativeMethods.llama_memory_clear(mem, true);
-        for (var i = 0; i < tokens.Length; i++)
+        var n = 0;
+        for (var k = first; k < end; k++)
         {
-            _embedBatch.Token[i] = tokens[i];
-            _embedBatch.Pos[i] = i;
-            _embedBatch.NSeqId[i] = 1;
-            _embedBatch.SeqId[i][0] = 0;
-            _embedBatch.Logits[i] = 1;
+            var tokens = inputs[k];
+            for (var i = 0; i < tokens.Length; i++)
+            {
+                _embedBatch.Token[n] = tokens[i];
+                _embedBatch.Pos[n] = i;
+                _embedBatch.NSeqId[n] = 1;
+                _embedBatch.SeqId[n][0] = k - first;
+                _embedBatch.Logits[n] = 1;
+                n++;
+            }
         }
 
-        _embedBatch.NTokens = tokens.Length;
-        var rc = NativeMethods.llama_decode(_embedCtx, _embedBatch);
+        _embedBatch.NTokens = n;
+        var rc = NativeMethods.llama_decode(_embedCtx!, _embedBatch);
+        Interlocked.Increment(ref _embeddingDecodes);
         try
         {
             if (rc != 0)
@@ -765,30 +808,38 @@ public sealed unsafe partial class LlamaEngine
                 throw new InvalidOperationException($"embedding decode failed with {rc}");
             }
 
-            var e = NativeMethods.llama_get_embeddings_seq(_embedCtx, 0);
-            if (e == null)
+            for (var k = first; k < end; k++)
             {
-                throw new InvalidOperationException("the model produced no pooled embedding");
-            }
+                var e = NativeMethods.llama_get_embeddings_seq(_embedCtx!, k - first);
+                if (e == null)
+                {
+                    throw new InvalidOperationException("the model produced no pooled embedding");
+                }
 
-            var v = new ReadOnlySpan<float>(e, Model.EmbeddingSize).ToArray();
-            double norm = 0;
-            foreach (var x in v)
-            {
-                norm += (double)x * x;
+                result[k] = Normalized(new ReadOnlySpan<float>(e, Model.EmbeddingSize));
             }
-
-            var scale = norm > 0 ? (float)(1.0 / Math.Sqrt(norm)) : 0f;
-            for (var i = 0; i < v.Length; i++)
-            {
-                v[i] *= scale;
-            }
-
-            return v;
         }
         finally
         {
             NativeMethods.llama_memory_clear(mem, true);
         }
+    }
+
+    private static float[] Normalized(ReadOnlySpan<float> pooled)
+    {
+        var v = pooled.ToArray();
+        double norm = 0;
+        foreach (var x in v)
+        {
+            norm += (double)x * x;
+        }
+
+        var scale = norm > 0 ? (float)(1.0 / Math.Sqrt(norm)) : 0f;
+        for (var i = 0; i < v.Length; i++)
+        {
+            v[i] *= scale;
+        }
+
+        return v;
     }
 }

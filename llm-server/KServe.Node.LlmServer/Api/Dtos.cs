@@ -65,6 +65,11 @@ internal sealed record EmbeddingUsage(int PromptTokens, int TotalTokens);
 
 internal sealed record EmbeddingList(string Object, EmbeddingItem[] Data, string Model, EmbeddingUsage Usage);
 
+/// <summary>An embedding as OpenAI's <c>encoding_format: base64</c> sends it: the little-endian float32 bytes, base64.</summary>
+internal sealed record EmbeddingItemBase64(string Object, int Index, string Embedding);
+
+internal sealed record EmbeddingListBase64(string Object, EmbeddingItemBase64[] Data, string Model, EmbeddingUsage Usage);
+
 internal sealed record TokenizeResponse(int[] Tokens);
 
 internal sealed record DetokenizeResponse(string Content);
@@ -90,6 +95,7 @@ internal sealed record StreamError(ErrorDetail Error);
 [JsonSerializable(typeof(ModelCard))]
 [JsonSerializable(typeof(ModelList))]
 [JsonSerializable(typeof(EmbeddingList))]
+[JsonSerializable(typeof(EmbeddingListBase64))]
 [JsonSerializable(typeof(TokenizeResponse))]
 [JsonSerializable(typeof(DetokenizeResponse))]
 [JsonSerializable(typeof(ApplyTemplateResponse))]

@@ -51,6 +51,10 @@ public sealed class LlmServerOptions
     [RegularExpression("^(auto|hermes|llama3_json|mistral)$", ErrorMessage = "--tool-call-parser must be auto, hermes, llama3_json or mistral.")]
     public string ToolCallParser { get; set; } = "auto";
 
+    /// <summary>vLLM's <c>matryoshka_dimensions</c>: a GGUF does not say whether its embeddings may be truncated.</summary>
+    [Description("embedding sizes the model was trained to be truncated to (Matryoshka); an embeddings request's 'dimensions' must be one of them. None = 'dimensions' only as the model's own size")]
+    public List<int> MatryoshkaDimensions { get; set; } = [];
+
     [Description("max_tokens when a request names none (bounded by the context)")]
     [Range(1, 1 << 20, ErrorMessage = "--default-max-tokens must be positive.")]
     public int DefaultMaxTokens { get; set; } = 1024;

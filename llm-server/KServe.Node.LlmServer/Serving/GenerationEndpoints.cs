@@ -20,6 +20,8 @@ internal sealed class GenerationEndpoints(ModelService service, IOptions<LlmServ
     private const string Fingerprint = "kserve-node";
     private readonly LlmServerOptions _options = options.Value;
 
+    internal LlmServerOptions Options => _options;
+
     private sealed class ChoiceState
     {
         public StringBuilder Text { get; } = new();
