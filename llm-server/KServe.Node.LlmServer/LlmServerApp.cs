@@ -38,6 +38,7 @@ public static class LlmServerApp
         {
             ModelPathResolver.EnsureReadable(templateFile, "--chat-template-file");
         }
+        _ = ParseTemplateKwargs(options.ChatTemplateKwargs);
         var engineOptions = builder.Configuration.GetSection("Engine").Get<EngineOptions>() ?? new EngineOptions();
         try
         {
@@ -90,5 +91,23 @@ public static class LlmServerApp
         app.UseLlmServerPipeline();
         app.MapLlmServer();
         return app;
+    }
+
+    /// <summary>The <c>--chat-template-kwargs</c> object, or null; anything else stops the start with one line.</summary>
+    internal static System.Text.Json.Nodes.JsonObject? ParseTemplateKwargs(string? json)
+    {
+        if (string.IsNullOrWhiteSpace(json))
+        {
+            return null;
+        }
+        try
+        {
+            return System.Text.Json.Nodes.JsonNode.Parse(json) as System.Text.Json.Nodes.JsonObject
+                ?? throw new CliException("--chat-template-kwargs must be a JSON object, e.g. '{\"enable_thinking\":false}'");
+        }
+        catch (System.Text.Json.JsonException e)
+        {
+            throw new CliException("--chat-template-kwargs is not valid JSON: " + e.Message);
+        }
     }
 }

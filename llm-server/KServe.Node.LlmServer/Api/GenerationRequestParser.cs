@@ -53,6 +53,15 @@ internal sealed class ParsedRequest
 
     /// <summary>OpenAI's <c>parallel_tool_calls</c> (default true): false allows at most one call.</summary>
     public bool ParallelToolCalls { get; init; } = true;
+
+    /// <summary>vLLM's <c>add_generation_prompt</c> (default true): open the assistant turn after the messages.</summary>
+    public bool AddGenerationPrompt { get; init; } = true;
+
+    /// <summary>vLLM's <c>continue_final_message</c>: the final message stays open and the answer continues it.</summary>
+    public bool ContinueFinalMessage { get; init; }
+
+    /// <summary>vLLM's <c>chat_template_kwargs</c>: extra template variables such as <c>enable_thinking</c>.</summary>
+    public JsonObject? ChatTemplateKwargs { get; init; }
 }
 
 /// <summary>
@@ -143,9 +152,18 @@ internal static class GenerationRequestParser
             // Both would constrain the same output with different grammars.
             throw ApiException.Invalid("response_format", "'response_format' json_object or json_schema cannot be combined with 'tool_choice' 'required' or a named function.");
         }
+        var addGenerationPrompt = (chat ? OptionalBool(root, "add_generation_prompt") : null) ?? true;
+        var continueFinal = chat && (OptionalBool(root, "continue_final_message") ?? false);
+        if (continueFinal && addGenerationPrompt && root.TryGetProperty("add_generation_prompt", out _))
+        {
+            throw ApiException.Invalid("continue_final_message", "'continue_final_message' and 'add_generation_prompt' cannot both be true.");
+        }
         return new ParsedRequest
         {
             Model = model,
+            AddGenerationPrompt = addGenerationPrompt && !continueFinal,
+            ContinueFinalMessage = continueFinal,
+            ChatTemplateKwargs = chat ? ParseTemplateKwargs(root) : null,
             Messages = messages,
             Prompt = prompt,
             MaxTokens = maxTokens,
@@ -406,6 +424,29 @@ internal static class GenerationRequestParser
             default:
                 throw ApiException.Invalid("response_format.type", $"Invalid value for 'response_format.type': '{Truncate(type)}'. Supported values are: 'text', 'json_object' and 'json_schema'.");
         }
+    }
+
+    /// <summary>Names the template receives from the request itself; kwargs may not replace them.</summary>
+    private static readonly string[] ReservedTemplateVariables = ["messages", "tools", "add_generation_prompt", "continue_final_message", "bos_token", "eos_token"];
+
+    private static JsonObject? ParseTemplateKwargs(JsonElement root)
+    {
+        if (!root.TryGetProperty("chat_template_kwargs", out var k) || k.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+        if (k.ValueKind != JsonValueKind.Object)
+        {
+            throw ApiException.WrongType("chat_template_kwargs", "an object");
+        }
+        foreach (var p in k.EnumerateObject())
+        {
+            if (ReservedTemplateVariables.Contains(p.Name, StringComparer.Ordinal))
+            {
+                throw ApiException.Invalid("chat_template_kwargs", $"'chat_template_kwargs' cannot set '{p.Name}'; use the request field instead.");
+            }
+        }
+        return JsonNode.Parse(k.GetRawText()) as JsonObject;
     }
 
     internal static string Truncate(string s) => s.Length > 64 ? s[..64] + "…" : s;

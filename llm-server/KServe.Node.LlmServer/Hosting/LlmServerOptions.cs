@@ -18,6 +18,10 @@ public sealed class LlmServerOptions
     [Description("Jinja chat template file to use instead of the GGUF's tokenizer.chat_template")]
     public string? ChatTemplateFile { get; set; }
 
+    /// <summary>llama-server's <c>--chat-template-kwargs</c>; a request's <c>chat_template_kwargs</c> override these.</summary>
+    [Description("JSON object of extra chat template variables for every request, e.g. '{\"enable_thinking\":false}'")]
+    public string? ChatTemplateKwargs { get; set; }
+
     [Description("address to listen on")]
     public string Host { get; set; } = "0.0.0.0";
 

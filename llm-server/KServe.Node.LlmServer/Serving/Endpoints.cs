@@ -272,9 +272,7 @@ internal static class Endpoints
     {
         using var doc = await ReadJsonAsync(ctx).ConfigureAwait(false);
         var request = GenerationRequestParser.ParseChat(doc.RootElement);
-        var addGenerationPrompt = Bool(doc.RootElement, "add_generation_prompt") ?? true;
-        var engine = s.Engine;
-        var prompt = GenerationEndpoints.RenderChat(s, engine, request.Messages!, request.Tools, addGenerationPrompt);
+        var prompt = GenerationEndpoints.RenderChat(s, s.Engine, request, s.ChatTemplateKwargs);
         await HttpHelpers.WriteJsonAsync(ctx, 200, new ApplyTemplateResponse(prompt), ApiJsonContext.Wire.ApplyTemplateResponse).ConfigureAwait(false);
     }
 

@@ -98,23 +98,33 @@ internal sealed class GenerationEndpoints(ModelService service, IOptions<LlmServ
         }
     }
 
-    /// <summary>Renders the chat template for the messages (HF conventions); template errors are the request's fault.</summary>
-    internal static string RenderChat(ModelService service, LlamaEngine engine, IReadOnlyList<ChatMessage> messages, JsonArray? tools, bool addGenerationPrompt)
+    /// <summary>Renders the chat template for the request (HF conventions); template errors are the request's fault.</summary>
+    internal static string RenderChat(ModelService service, LlamaEngine engine, ParsedRequest request, JsonObject? serverKwargs)
     {
         var template = service.ChatTemplate ?? throw ApiException.NotReady();
-        var msgArray = new JsonArray(messages.Select(m => (JsonNode)m.Raw.DeepClone()).ToArray());
-        var context = new JsonObject
+        JsonObject? variables = null;
+        if (serverKwargs is not null || request.ChatTemplateKwargs is not null)
         {
-            ["messages"] = msgArray,
-            ["add_generation_prompt"] = addGenerationPrompt,
-            ["bos_token"] = engine.Model.BosToken,
-            ["eos_token"] = engine.Model.EosToken,
-            ["tools"] = tools?.DeepClone() ?? new JsonArray(),
-        };
+            variables = new JsonObject();
+            foreach (var source in new[] { serverKwargs, request.ChatTemplateKwargs })
+            {
+                foreach (var (k, v) in source ?? [])
+                {
+                    variables[k] = v?.DeepClone();
+                }
+            }
+        }
+        var input = new ChatPromptInput(
+            new JsonArray(request.Messages!.Select(m => (JsonNode)m.Raw.DeepClone()).ToArray()),
+            request.Tools,
+            request.AddGenerationPrompt,
+            request.ContinueFinalMessage,
+            engine.Model.BosToken,
+            engine.Model.EosToken,
+            variables);
         try
         {
-            using var doc = System.Text.Json.JsonDocument.Parse(context.ToJsonString());
-            return template.Render(doc.RootElement);
+            return template.Render(input);
         }
         catch (JinjaException e)
         {
@@ -129,7 +139,7 @@ internal sealed class GenerationEndpoints(ModelService service, IOptions<LlmServ
         int[] tokens;
         if (chat)
         {
-            promptText = RenderChat(service, engine, request.Messages!, request.Tools, addGenerationPrompt: true);
+            promptText = RenderChat(service, engine, request, service.ChatTemplateKwargs);
             // Templates usually write the BOS token themselves; add it only when they did not.
             var addSpecial = info.AddBos && !(info.BosToken.Length > 0 && promptText.StartsWith(info.BosToken, StringComparison.Ordinal));
             tokens = engine.Tokenize(promptText, addSpecial, parseSpecial: true);
