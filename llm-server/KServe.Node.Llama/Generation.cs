@@ -12,6 +12,9 @@ public sealed record SamplingParams
     public int TopK { get; init; }
     public float MinP { get; init; }
 
+    /// <summary>Locally typical sampling's mass (llama.cpp's typical_p); 1 = disabled.</summary>
+    public float TypicalP { get; init; } = 1.0f;
+
     /// <summary>Null = a random seed.</summary>
     public uint? Seed { get; init; }
 
@@ -44,6 +47,7 @@ public sealed record SamplingParams
         Check(TopP is > 0 and <= 1, "top_p", "must be in (0, 1]");
         Check(TopK >= 0, "top_k", "must be >= 0");
         Check(MinP is >= 0 and <= 1, "min_p", "must be in [0, 1]");
+        Check(TypicalP is > 0 and <= 1, "typical_p", "must be in (0, 1]");
         Check(float.IsFinite(RepetitionPenalty) && RepetitionPenalty > 0, "repetition_penalty", "must be > 0");
         Check(float.IsFinite(PresencePenalty) && PresencePenalty is >= -2 and <= 2, "presence_penalty", "must be in [-2, 2]");
         Check(float.IsFinite(FrequencyPenalty) && FrequencyPenalty is >= -2 and <= 2, "frequency_penalty", "must be in [-2, 2]");
@@ -61,6 +65,8 @@ public sealed record SamplingParams
 /// <param name="Grammar">GBNF grammar (root rule <c>root</c>) constraining the output.</param>
 /// <param name="IgnoreEos">Keep generating past end-of-generation tokens (benchmarks).</param>
 /// <param name="CancellationToken">Cancels the request (e.g. client disconnect): its sequences and KV are freed at the next step.</param>
+/// <param name="MinTokens">End-of-generation and <paramref name="StopTokenIds"/> cannot be sampled before this many tokens (vLLM's min_tokens).</param>
+/// <param name="StopTokenIds">Tokens that end the choice like end-of-generation (not written to the text).</param>
 /// <param name="RenderSpecialTokens">Write control tokens other than end-of-generation into the text (tool call markers such as <c>[TOOL_CALLS]</c> are control tokens in some vocabularies).</param>
 public sealed record GenerationRequest(
     int[] PromptTokens,
@@ -72,6 +78,8 @@ public sealed record GenerationRequest(
     string? Grammar = null,
     bool IgnoreEos = false,
     bool RenderSpecialTokens = false,
+    int MinTokens = 0,
+    IReadOnlyList<int>? StopTokenIds = null,
     CancellationToken CancellationToken = default);
 
 /// <summary>Why a choice ended.</summary>

@@ -45,6 +45,7 @@ public sealed unsafe partial class LlamaEngine : IAsyncDisposable
     private int _queued;
     private volatile EngineStats _stats;
     private long _embeddingDecodes;
+    private int[]? _eogTokens;
     private long _decodeCalls, _tokensDecoded, _promptTotal, _genTotal, _finished, _preemptions;
     private long _cacheQueries, _cacheHits, _cacheQueryTokens, _cacheHitTokens;
     private int _maxSeqPerDecode, _maxTokensPerDecode;

@@ -133,6 +133,11 @@ public sealed unsafe partial class LlamaEngine
                     chain.Add(NativeMethods.llama_sampler_init_min_p(s.MinP, 1), "min_p");
                 }
 
+                if (s.TypicalP < 1f)
+                {
+                    chain.Add(NativeMethods.llama_sampler_init_typical(s.TypicalP, 1), "typical_p");
+                }
+
                 chain.Add(NativeMethods.llama_sampler_init_temp(s.Temperature), "temperature");
                 var seed = s.Seed is { } fixedSeed ? unchecked(fixedSeed + (uint)choice) : (uint)Random.Shared.Next();
                 chain.Add(NativeMethods.llama_sampler_init_dist(seed), "dist");
@@ -339,6 +344,11 @@ public sealed unsafe partial class LlamaEngine
 
     private void SampleAndPublish(ChoiceState c, int idx)
     {
+        if (c.Completion < c.Owner.Request.MinTokens)
+        {
+            BanEndings(c.Owner.Request, idx);
+        }
+
         var token = NativeMethods.llama_sampler_sample(c.Sampler, _ctx, idx);
         if (c.Index == 0)
         {
@@ -362,10 +372,27 @@ public sealed unsafe partial class LlamaEngine
         Accept(c, token, idx);
     }
 
+    /// <summary>
+    /// min_tokens: the samplers read the context's logits, so writing -inf there keeps every ending token
+    /// (end-of-generation and the stop token ids) out of this step's candidates, whatever the chain holds.
+    /// </summary>
+    private void BanEndings(GenerationRequest req, int idx)
+    {
+        var logits = NativeMethods.llama_get_logits_ith(_ctx, idx);
+        _eogTokens ??= Enumerable.Range(0, _nVocab).Where(t => NativeMethods.llama_vocab_is_eog(_vocab, t)).ToArray();
+        foreach (var t in _eogTokens.Concat(req.StopTokenIds ?? []))
+        {
+            if (t >= 0 && t < _nVocab)
+            {
+                logits[t] = float.NegativeInfinity;
+            }
+        }
+    }
+
     private void Accept(ChoiceState c, int token, int idx)
     {
         var req = c.Owner.Request;
-        if (!req.IgnoreEos && NativeMethods.llama_vocab_is_eog(_vocab, token))
+        if ((!req.IgnoreEos && NativeMethods.llama_vocab_is_eog(_vocab, token)) || (req.StopTokenIds is { Count: > 0 } stopIds && stopIds.Contains(token)))
         {
             var rest = c.Text.Flush();
             if (rest.Length > 0)

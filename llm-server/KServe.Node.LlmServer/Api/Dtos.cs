@@ -4,7 +4,7 @@ using System.Text.Json.Serialization;
 
 namespace KServe.Node.LlmServer.Api;
 
-internal sealed record Usage(int PromptTokens, int CompletionTokens, int TotalTokens, PromptTokensDetails PromptTokensDetails);
+internal sealed record Usage(int PromptTokens, int CompletionTokens, int TotalTokens, PromptTokensDetails? PromptTokensDetails);
 
 internal sealed record PromptTokensDetails(int CachedTokens);
 

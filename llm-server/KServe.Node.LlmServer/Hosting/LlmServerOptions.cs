@@ -35,6 +35,10 @@ public sealed class LlmServerOptions
     [Description("accepted Bearer key; none = no authentication")]
     public List<string> ApiKeys { get; set; } = [];
 
+    /// <summary>Keys kept out of the process's arguments (which any local user can read in /proc).</summary>
+    [Description("file of accepted Bearer keys, one a line ('#' starts a comment), in addition to --api-key")]
+    public string? ApiKeyFile { get; set; }
+
     [Description("origin allowed by CORS, or * for any; none = CORS off")]
     public List<string> CorsOrigins { get; set; } = [];
 

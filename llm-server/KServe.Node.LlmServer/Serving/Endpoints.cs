@@ -21,7 +21,7 @@ internal static class Endpoints
             g.MapPost("/chat/completions", (HttpContext ctx, GenerationEndpoints e) => e.ChatAsync(ctx));
             g.MapPost("/completions", (HttpContext ctx, GenerationEndpoints e) => e.CompletionsAsync(ctx));
             g.MapGet("/models", ListModels);
-            g.MapGet("/models/{id}", GetModel);
+            g.MapGet("/models/{**id}", GetModel); // served names such as org/model hold slashes
             g.MapPost("/embeddings", EmbeddingsAsync);
         }
         app.MapPost("/tokenize", TokenizeAsync);

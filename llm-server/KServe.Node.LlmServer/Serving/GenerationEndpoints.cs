@@ -49,6 +49,10 @@ internal sealed class GenerationEndpoints(ModelService service, IOptions<LlmServ
             request = chat ? GenerationRequestParser.ParseChat(doc.RootElement) : GenerationRequestParser.ParseCompletion(doc.RootElement);
         }
         CheckModel(request.Model);
+        if (request.UnknownFields.Count > 0)
+        {
+            Log.UnknownFields(logger, string.Join(", ", request.UnknownFields));
+        }
         var engine = service.Engine;
         using var lease = service.Enter();
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted, service.ShutdownToken);
@@ -146,8 +150,20 @@ internal sealed class GenerationEndpoints(ModelService service, IOptions<LlmServ
         }
         else
         {
-            promptText = request.Prompt!;
-            tokens = engine.Tokenize(promptText, addSpecial: true, parseSpecial: true);
+            if (request.PromptTokens is { } ids)
+            {
+                foreach (var t in ids.Where(t => t >= info.VocabSize))
+                {
+                    throw ApiException.Invalid("prompt", $"Token id {t} in 'prompt' is outside the vocabulary (size {info.VocabSize}).");
+                }
+                tokens = ids;
+                promptText = engine.Detokenize(ids);
+            }
+            else
+            {
+                promptText = request.Prompt!;
+                tokens = engine.Tokenize(promptText, addSpecial: true, parseSpecial: true);
+            }
         }
         if (tokens.Length == 0)
         {
@@ -170,6 +186,10 @@ internal sealed class GenerationEndpoints(ModelService service, IOptions<LlmServ
                 throw ApiException.ContextExceeded(info.ContextSize, tokens.Length, 1);
             }
             maxTokens = Math.Min(room, _options.DefaultMaxTokens);
+        }
+        foreach (var token in request.StopTokenIds.Where(t => t >= info.VocabSize))
+        {
+            throw ApiException.Invalid("stop_token_ids", $"Token id {token} in 'stop_token_ids' is outside the vocabulary (size {info.VocabSize}).");
         }
         foreach (var token in request.LogitBias.Keys)
         {
@@ -215,6 +235,10 @@ internal sealed class GenerationEndpoints(ModelService service, IOptions<LlmServ
             TopP = topP,
             TopK = request.TopK is > 0 ? request.TopK.Value : 0,
             MinP = request.MinP ?? 0,
+            TypicalP = request.TypicalP,
+            RepetitionPenalty = request.RepetitionPenalty,
+            // OpenAI and vLLM count the whole output for presence and frequency, not a recent window.
+            PenaltyLastN = maxTokens,
             Seed = request.Seed is { } seed ? unchecked((uint)seed) : null,
             PresencePenalty = request.PresencePenalty,
             FrequencyPenalty = request.FrequencyPenalty,
@@ -223,7 +247,7 @@ internal sealed class GenerationEndpoints(ModelService service, IOptions<LlmServ
         var topLogprobs = request.Logprobs ? request.TopLogprobs : -1;
         // As vLLM turns off skip_special_tokens for tool parsing: some models write their call markers as control tokens.
         var generation = new GenerationRequest(tokens, sampling, maxTokens, request.Stop, request.N, topLogprobs, grammar, request.IgnoreEos,
-            RenderSpecialTokens: toolFormat is not null, CancellationToken: ct);
+            RenderSpecialTokens: toolFormat is not null, CancellationToken: ct, MinTokens: Math.Min(request.MinTokens, maxTokens), StopTokenIds: request.StopTokenIds);
         return new Prepared(request, engine, generation, promptText, chat, toolFormat);
     }
 
@@ -262,7 +286,7 @@ internal sealed class GenerationEndpoints(ModelService service, IOptions<LlmServ
     {
         var usage = MakeUsage(states);
         var reason = states[0].Finished is { } f ? MetricReason(f.Reason) : "abort";
-        service.Metrics.RequestFinished(usage.PromptTokens, usage.PromptTokensDetails.CachedTokens, usage.CompletionTokens, reason);
+        service.Metrics.RequestFinished(usage.PromptTokens, usage.PromptTokensDetails?.CachedTokens ?? 0, usage.CompletionTokens, reason);
         service.Metrics.E2e.Observe(Stopwatch.GetElapsedTime(start).TotalSeconds);
     }
 
@@ -394,6 +418,8 @@ internal sealed class GenerationEndpoints(ModelService service, IOptions<LlmServ
         var pinger = PingAsync(sse, () => Volatile.Read(ref lastWrite), pingStop.Token);
         long last = 0;
         var first = true;
+        var generated = 0;
+        var promptTokens = p.Generation.PromptTokens.Length;
         try
         {
             if (p.Chat)
@@ -415,6 +441,11 @@ internal sealed class GenerationEndpoints(ModelService service, IOptions<LlmServ
                     case TokenEvent t:
                         {
                             var s = states[t.Choice];
+                            if (t.TokenId >= 0)
+                            {
+                                generated++;
+                            }
+                            var running = p.Request.ContinuousUsage ? new Usage(promptTokens, generated, promptTokens + generated, null) : null;
                             var hasLogprob = p.Request.Logprobs && (p.Chat ? s.Logprobs.Count > logprobsBefore : s.Legacy.Count > legacyBefore);
                             // With tools, text that may start a call is held back until the choice ends.
                             var text = s.Tools?.Push(t.Text) ?? t.Text;
@@ -426,13 +457,13 @@ internal sealed class GenerationEndpoints(ModelService service, IOptions<LlmServ
                             {
                                 var lp = hasLogprob ? new ChoiceLogprobs([s.Logprobs[^1]]) : null;
                                 await sse.WriteAsync(new ChatCompletionChunk(id, "chat.completion.chunk", created, model, Fingerprint,
-                                    [new ChatChunkChoice(t.Choice, new ChatDelta(null, text), lp, null)], null), ApiJsonContext.Wire.ChatCompletionChunk, ct).ConfigureAwait(false);
+                                    [new ChatChunkChoice(t.Choice, new ChatDelta(null, text), lp, null)], running), ApiJsonContext.Wire.ChatCompletionChunk, ct).ConfigureAwait(false);
                             }
                             else
                             {
                                 var lp = hasLogprob ? new LegacyLogprobs([s.Legacy[^1].Token], [s.Legacy[^1].Logprob], [s.Legacy[^1].Top], [textBefore]) : null;
                                 await sse.WriteAsync(new TextCompletion(id, "text_completion", created, model, Fingerprint,
-                                    [new CompletionChoice(t.Choice, t.Text, lp, null)], null), ApiJsonContext.Wire.TextCompletion, ct).ConfigureAwait(false);
+                                    [new CompletionChoice(t.Choice, t.Text, lp, null)], running), ApiJsonContext.Wire.TextCompletion, ct).ConfigureAwait(false);
                             }
                             break;
                         }

@@ -140,6 +140,8 @@ internal sealed class ModelService : BackgroundService
             _state = ModelState.Failed;
             Log.LoadFailed(_logger, e.Message, e);
             _loaded.TrySetException(e);
+            // One model per process: nothing left to serve, so the process ends (LlmServerApp.RunAsync reports why).
+            _lifetime.StopApplication();
         }
     }
 
