@@ -101,6 +101,9 @@ public enum FinishReason
 /// <summary>An alternative token with its log-probability.</summary>
 public sealed record TokenLogprob(int TokenId, string Text, float Logprob);
 
+/// <summary>A prompt token's log-probability given the tokens before it, and the most likely tokens there.</summary>
+public sealed record PromptTokenLogprob(int TokenId, float Logprob, IReadOnlyList<TokenLogprob> Top);
+
 /// <summary>An event of a generation stream.</summary>
 public abstract record GenerationEvent(int Choice);
 

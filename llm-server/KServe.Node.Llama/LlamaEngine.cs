@@ -38,6 +38,8 @@ public sealed unsafe partial class LlamaEngine : IAsyncDisposable
     private readonly byte[] _pieceBuffer = new byte[256];
     private LlamaBatch _batch;
     private SafeLlamaContextHandle? _embedCtx;
+    private SafeLlamaContextHandle? _scoreCtx;
+    private LlamaBatch _scoreBatch;
     private readonly CpuThreadpool? _threadpool;
     private readonly CpuThreadpool? _threadpoolBatch;
     private long _nextRequestId;
@@ -303,6 +305,24 @@ public sealed unsafe partial class LlamaEngine : IAsyncDisposable
         return InvokeAsync(() => EmbedAll(inputs, ct));
     }
 
+    /// <summary>
+    /// The log-probability of every prompt token after the first given the tokens before it, with the
+    /// <paramref name="topK"/> most likely tokens at each position (what lm-evaluation-harness reads from
+    /// <c>echo</c> with <c>logprobs</c>). Element i describes token i+1.
+    /// </summary>
+    /// <exception cref="ArgumentException">The prompt is empty or longer than the context.</exception>
+    public Task<PromptTokenLogprob[]> ScorePromptAsync(int[] tokens, int topK, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(tokens);
+        if (tokens.Length == 0 || tokens.Length > _nCtx)
+        {
+            throw new ArgumentException($"the prompt has {tokens.Length} tokens; scoring needs 1 to {_nCtx}", nameof(tokens));
+        }
+
+        ArgumentOutOfRangeException.ThrowIfNegative(topK);
+        return InvokeAsync(() => ScorePrompt(tokens, topK, ct));
+    }
+
     /// <summary>Runs <paramref name="work"/> on the inference thread between steps.</summary>
     internal Task<T> InvokeAsync<T>(Func<T> work)
     {
@@ -355,6 +375,12 @@ public sealed unsafe partial class LlamaEngine : IAsyncDisposable
     {
         _thread.Join();
         _embedCtx?.Dispose();
+        _scoreCtx?.Dispose();
+        if (_scoreBatch.Token != null)
+        {
+            NativeMethods.llama_batch_free(_scoreBatch);
+        }
+
         _ctx.Dispose();
         _threadpool?.Dispose();
         _threadpoolBatch?.Dispose();

@@ -438,9 +438,82 @@ public sealed unsafe partial class LlamaEngine
         c.PendingToken = token;
     }
 
-    private (float, IReadOnlyList<TokenLogprob>?) Logprobs(int idx, int token, int k)
+    private (float, IReadOnlyList<TokenLogprob>?) Logprobs(int idx, int token, int k) =>
+        Logprobs(new ReadOnlySpan<float>(NativeMethods.llama_get_logits_ith(_ctx, idx), _nVocab), token, k);
+
+    /// <summary>Positions one scoring decode holds: its logits (positions x vocabulary floats) stay a few tens of MB.</summary>
+    private const int ScoreChunk = 128;
+
+    /// <summary>
+    /// Prompt scoring in a context of its own, created on first use: the serving context keeps its KV and output
+    /// buffer for generation, and scoring needs logits at every position.
+    /// </summary>
+    private PromptTokenLogprob[] ScorePrompt(int[] tokens, int topK, CancellationToken ct)
     {
-        var logits = new ReadOnlySpan<float>(NativeMethods.llama_get_logits_ith(_ctx, idx), _nVocab);
+        if (_scoreCtx == null)
+        {
+            var cp = NativeMethods.llama_context_default_params();
+            cp.NCtx = (uint)_nCtx;
+            cp.NBatch = ScoreChunk;
+            cp.NUbatch = ScoreChunk;
+            cp.NSeqMax = 1;
+            cp.NThreads = _options.Threads;
+            cp.NThreadsBatch = _options.BatchThreads > 0 ? _options.BatchThreads : _options.Threads;
+            cp.NoPerf = 1;
+            cp.Embeddings = 0;
+            _scoreCtx = SafeLlamaContextHandle.Create(_model, cp);
+            if (_threadpool != null)
+            {
+                NativeMethods.llama_attach_threadpool(_scoreCtx, _threadpool.Handle, _threadpoolBatch?.Handle ?? IntPtr.Zero);
+            }
+
+            _scoreBatch = NativeMethods.llama_batch_init(ScoreChunk, 0, 1);
+        }
+
+        var mem = NativeMethods.llama_get_memory(_scoreCtx);
+        NativeMethods.llama_memory_clear(mem, true);
+        var result = new PromptTokenLogprob[tokens.Length - 1];
+        try
+        {
+            // The last token predicts nothing in the prompt: its logits are not needed.
+            for (var start = 0; start < tokens.Length - 1; start += ScoreChunk)
+            {
+                ct.ThrowIfCancellationRequested();
+                var n = Math.Min(ScoreChunk, tokens.Length - 1 - start);
+                for (var i = 0; i < n; i++)
+                {
+                    _scoreBatch.Token[i] = tokens[start + i];
+                    _scoreBatch.Pos[i] = start + i;
+                    _scoreBatch.NSeqId[i] = 1;
+                    _scoreBatch.SeqId[i][0] = 0;
+                    _scoreBatch.Logits[i] = 1;
+                }
+
+                _scoreBatch.NTokens = n;
+                var rc = NativeMethods.llama_decode(_scoreCtx, _scoreBatch);
+                if (rc != 0)
+                {
+                    throw new InvalidOperationException($"scoring decode failed with {rc}");
+                }
+
+                for (var i = 0; i < n; i++)
+                {
+                    var next = tokens[start + i + 1];
+                    var (lp, top) = Logprobs(new ReadOnlySpan<float>(NativeMethods.llama_get_logits_ith(_scoreCtx, i), _nVocab), next, topK);
+                    result[start + i] = new PromptTokenLogprob(next, lp, top ?? []);
+                }
+            }
+
+            return result;
+        }
+        finally
+        {
+            NativeMethods.llama_memory_clear(mem, true);
+        }
+    }
+
+    private (float, IReadOnlyList<TokenLogprob>?) Logprobs(ReadOnlySpan<float> logits, int token, int k)
+    {
         var max = float.NegativeInfinity;
         foreach (var x in logits)
         {

@@ -48,7 +48,8 @@ internal sealed record ChatChunkChoice(int Index, ChatDelta Delta, ChoiceLogprob
 internal sealed record ChatCompletionChunk(string Id, string Object, long Created, string Model, string SystemFingerprint, ChatChunkChoice[] Choices, Usage? Usage);
 
 /// <summary>The legacy completions logprobs shape.</summary>
-internal sealed record LegacyLogprobs(string[] Tokens, float[] TokenLogprobs, Dictionary<string, float>[] TopLogprobs, int[] TextOffset);
+/// <summary>Legacy logprobs; with <c>echo</c> the prompt's tokens come first, the very first with null (nothing predicts it).</summary>
+internal sealed record LegacyLogprobs(string[] Tokens, float?[] TokenLogprobs, Dictionary<string, float>?[] TopLogprobs, int[] TextOffset);
 
 internal sealed record CompletionChoice(int Index, string Text, LegacyLogprobs? Logprobs, string? FinishReason);
 

@@ -158,7 +158,9 @@ internal static class GenerationRequestParser
         {
             (prompt, promptTokens) = ParsePrompt(root);
         }
-        var maxTokens = OptionalInt(root, "max_completion_tokens", 1, int.MaxValue) ?? OptionalInt(root, "max_tokens", 1, int.MaxValue);
+        // Legacy completions take max_tokens 0: with echo and logprobs that scores the prompt (lm-evaluation-harness's loglikelihood).
+        var minTokens = chat ? 1 : 0;
+        var maxTokens = OptionalInt(root, "max_completion_tokens", minTokens, int.MaxValue) ?? OptionalInt(root, "max_tokens", minTokens, int.MaxValue);
         var n = OptionalInt(root, "n", 1, MaxN) ?? 1;
         var (logprobs, topLogprobs) = ParseLogprobs(root, chat);
         var stream = OptionalBool(root, "stream") ?? false;

@@ -33,7 +33,11 @@ internal sealed class GenerationEndpoints(ModelService service, IOptions<LlmServ
     }
 
     /// <summary>What a prepared request needs to answer; <c>ToolFormat</c> is set when the output is searched for tool calls (chat, tools given, tool_choice not "none").</summary>
-    private sealed record Prepared(ParsedRequest Request, LlamaEngine Engine, GenerationRequest Generation, string PromptText, bool Chat, ToolCallFormat? ToolFormat = null);
+    private sealed record Prepared(ParsedRequest Request, LlamaEngine Engine, GenerationRequest Generation, string PromptText, bool Chat, ToolCallFormat? ToolFormat = null)
+    {
+        /// <summary>The prompt's own logprobs, for legacy completions with echo and logprobs.</summary>
+        public LegacyLogprobs? EchoLogprobs { get; set; }
+    }
 
     public Task ChatAsync(HttpContext ctx) => RunAsync(ctx, chat: true);
 
@@ -57,6 +61,18 @@ internal sealed class GenerationEndpoints(ModelService service, IOptions<LlmServ
         using var lease = service.Enter();
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted, service.ShutdownToken);
         var prepared = Prepare(request, engine, chat, cts.Token);
+        if (!chat && request.Echo && request.Logprobs)
+        {
+            prepared.EchoLogprobs = PromptLogprobs(engine, prepared.Generation.PromptTokens,
+                await engine.ScorePromptAsync(prepared.Generation.PromptTokens, request.TopLogprobs, cts.Token).ConfigureAwait(false));
+        }
+        var id = (chat ? "chatcmpl-" : "cmpl-") + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
+        var created = time.GetUtcNow().ToUnixTimeSeconds();
+        if (prepared.Generation.MaxTokens == 0)
+        {
+            await EchoOnlyAsync(ctx, prepared, id, created, start, cts.Token).ConfigureAwait(false);
+            return;
+        }
         GenerationHandle handle;
         try
         {
@@ -78,8 +94,6 @@ internal sealed class GenerationEndpoints(ModelService service, IOptions<LlmServ
         {
             throw ApiException.Invalid(e.ParamName ?? GrammarParam(prepared), e.Message);
         }
-        var id = (chat ? "chatcmpl-" : "cmpl-") + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
-        var created = time.GetUtcNow().ToUnixTimeSeconds();
         if (request.Stream)
         {
             await StreamAsync(ctx, prepared, handle, id, created, start, cts.Token).ConfigureAwait(false);
@@ -392,17 +406,81 @@ internal sealed class GenerationEndpoints(ModelService service, IOptions<LlmServ
         {
             var prefix = p.Request.Echo ? p.PromptText : "";
             var choices = states.Select((s, i) => new CompletionChoice(i, prefix + s.Text,
-                p.Request.Logprobs ? LegacyOf(s, prefix.Length) : null, Reason(s.Finished!.Reason))).ToArray();
+                p.Request.Logprobs ? LegacyOf(s, prefix.Length, p.EchoLogprobs) : null, Reason(s.Finished!.Reason))).ToArray();
             await HttpHelpers.WriteJsonAsync(ctx, 200, new TextCompletion(id, "text_completion", created, service.ServedName, Fingerprint, choices, usage),
                 ApiJsonContext.Wire.TextCompletion).ConfigureAwait(false);
         }
     }
 
-    private static LegacyLogprobs LegacyOf(ChoiceState s, int offset) => new(
-        [.. s.Legacy.Select(l => l.Token)],
-        [.. s.Legacy.Select(l => l.Logprob)],
-        [.. s.Legacy.Select(l => l.Top)],
-        [.. s.Legacy.Select(l => l.Offset + offset)]);
+    private static LegacyLogprobs LegacyOf(ChoiceState s, int offset, LegacyLogprobs? echo = null) => new(
+        [.. echo?.Tokens ?? [], .. s.Legacy.Select(l => l.Token)],
+        [.. echo?.TokenLogprobs ?? [], .. s.Legacy.Select(l => (float?)l.Logprob)],
+        [.. echo?.TopLogprobs ?? [], .. s.Legacy.Select(l => (Dictionary<string, float>?)l.Top)],
+        [.. echo?.TextOffset ?? [], .. s.Legacy.Select(l => l.Offset + offset)]);
+
+    /// <summary>
+    /// The prompt's tokens with their logprobs as OpenAI's legacy echo gives them: the first token has none, each
+    /// later one its log-probability given the tokens before it; the alternatives include the token itself.
+    /// </summary>
+    private static LegacyLogprobs PromptLogprobs(LlamaEngine engine, int[] tokens, PromptTokenLogprob[] scored)
+    {
+        var texts = new string[tokens.Length];
+        var offsets = new int[tokens.Length];
+        var lps = new float?[tokens.Length];
+        var tops = new Dictionary<string, float>?[tokens.Length];
+        var offset = 0;
+        for (var i = 0; i < tokens.Length; i++)
+        {
+            texts[i] = engine.TokenText(tokens[i], special: false);
+            offsets[i] = offset;
+            offset += texts[i].Length;
+            if (i == 0)
+            {
+                continue;
+            }
+            var s = scored[i - 1];
+            lps[i] = s.Logprob;
+            var top = new Dictionary<string, float>(StringComparer.Ordinal);
+            foreach (var a in s.Top)
+            {
+                top.TryAdd(a.Text, a.Logprob);
+            }
+            if (s.Top.Count > 0)
+            {
+                top.TryAdd(texts[i], s.Logprob);
+            }
+            tops[i] = top;
+        }
+        return new LegacyLogprobs(texts, lps, tops, offsets);
+    }
+
+    /// <summary>max_tokens 0: nothing to generate; the answer is the echoed prompt (and its logprobs), streamed or not.</summary>
+    private async Task EchoOnlyAsync(HttpContext ctx, Prepared p, string id, long created, long start, CancellationToken ct)
+    {
+        var text = p.Request.Echo ? p.PromptText : "";
+        var prompt = p.Generation.PromptTokens.Length;
+        var usage = new Usage(prompt, 0, prompt, new PromptTokensDetails(0));
+        var choices = Enumerable.Range(0, p.Request.N).Select(i => new CompletionChoice(i, text, p.EchoLogprobs, "length")).ToArray();
+        service.Metrics.RequestFinished(prompt, 0, 0, "length");
+        service.Metrics.E2e.Observe(Stopwatch.GetElapsedTime(start).TotalSeconds);
+        if (!p.Request.Stream)
+        {
+            await HttpHelpers.WriteJsonAsync(ctx, 200, new TextCompletion(id, "text_completion", created, service.ServedName, Fingerprint, choices, usage),
+                ApiJsonContext.Wire.TextCompletion).ConfigureAwait(false);
+            return;
+        }
+        using var sse = new SseWriter(ctx.Response);
+        await sse.StartAsync(ct).ConfigureAwait(false);
+        foreach (var c in choices)
+        {
+            await sse.WriteAsync(new TextCompletion(id, "text_completion", created, service.ServedName, Fingerprint, [c], null), ApiJsonContext.Wire.TextCompletion, ct).ConfigureAwait(false);
+        }
+        if (p.Request.IncludeUsage)
+        {
+            await sse.WriteAsync(new TextCompletion(id, "text_completion", created, service.ServedName, Fingerprint, [], usage), ApiJsonContext.Wire.TextCompletion, ct).ConfigureAwait(false);
+        }
+        await sse.WriteDoneAsync(ct).ConfigureAwait(false);
+    }
 
     private async Task StreamAsync(HttpContext ctx, Prepared p, GenerationHandle handle, string id, long created, long start, CancellationToken ct)
     {
@@ -428,6 +506,15 @@ internal sealed class GenerationEndpoints(ModelService service, IOptions<LlmServ
                 {
                     await sse.WriteAsync(new ChatCompletionChunk(id, "chat.completion.chunk", created, model, Fingerprint,
                         [new ChatChunkChoice(i, new ChatDelta("assistant", ""), null, null)], null), ApiJsonContext.Wire.ChatCompletionChunk, ct).ConfigureAwait(false);
+                }
+            }
+            if (!p.Chat && p.Request.Echo)
+            {
+                // Echo streams too: each choice opens with the prompt (and its logprobs), as the non-streamed answer does.
+                for (var i = 0; i < states.Length; i++)
+                {
+                    await sse.WriteAsync(new TextCompletion(id, "text_completion", created, model, Fingerprint,
+                        [new CompletionChoice(i, p.PromptText, p.EchoLogprobs, null)], null), ApiJsonContext.Wire.TextCompletion, ct).ConfigureAwait(false);
                 }
             }
             await foreach (var ev in handle.Events.ReadAllAsync(ct).ConfigureAwait(false))
@@ -461,7 +548,7 @@ internal sealed class GenerationEndpoints(ModelService service, IOptions<LlmServ
                             }
                             else
                             {
-                                var lp = hasLogprob ? new LegacyLogprobs([s.Legacy[^1].Token], [s.Legacy[^1].Logprob], [s.Legacy[^1].Top], [textBefore]) : null;
+                                var lp = hasLogprob ? new LegacyLogprobs([s.Legacy[^1].Token], [s.Legacy[^1].Logprob], [s.Legacy[^1].Top], [textBefore + (p.Request.Echo ? p.PromptText.Length : 0)]) : null;
                                 await sse.WriteAsync(new TextCompletion(id, "text_completion", created, model, Fingerprint,
                                     [new CompletionChoice(t.Choice, t.Text, lp, null)], running), ApiJsonContext.Wire.TextCompletion, ct).ConfigureAwait(false);
                             }
