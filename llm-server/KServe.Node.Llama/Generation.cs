@@ -119,7 +119,17 @@ public sealed record TokenEvent(int Choice, int TokenId, string Text, float? Log
 /// <param name="CompletionTokens">Tokens generated for this choice.</param>
 /// <param name="StopString">The stop string that ended it, if any.</param>
 /// <param name="PromptTokensDecoded">Prompt tokens actually submitted to llama_decode for this choice (prompt minus reused prefix).</param>
-public sealed record FinishedEvent(int Choice, FinishReason Reason, int PromptTokens, int CachedPromptTokens, int CompletionTokens, int PromptTokensDecoded, string? StopString) : GenerationEvent(Choice);
+public sealed record FinishedEvent(int Choice, FinishReason Reason, int PromptTokens, int CachedPromptTokens, int CompletionTokens, int PromptTokensDecoded, string? StopString) : GenerationEvent(Choice)
+{
+    /// <summary>Seconds from submission to admission (waiting for a slot and KV).</summary>
+    public double QueueSeconds { get; init; }
+
+    /// <summary>Seconds from admission to the request's first sampled token.</summary>
+    public double PrefillSeconds { get; init; }
+
+    /// <summary>Seconds from the first sampled token to this choice's end.</summary>
+    public double DecodeSeconds { get; init; }
+}
 
 /// <summary>A choice failed; a <see cref="FinishedEvent"/> with <see cref="FinishReason.Error"/> follows.</summary>
 /// <param name="Choice">Choice index.</param>
@@ -187,6 +197,9 @@ public sealed record EngineStats
 
     /// <summary>KV cells in use (an estimate kept by the engine's ledger: shared prefix cells counted once).</summary>
     public int KvCellsUsed { get; init; }
+
+    /// <summary>Cells of <see cref="KvCellsUsed"/> held only by idle cached prefixes, which a new request can take back.</summary>
+    public int KvCellsReclaimable { get; init; }
     public int KvCellsTotal { get; init; }
     public int CachedPrefixes { get; init; }
     public long PrefixCacheQueries { get; init; }

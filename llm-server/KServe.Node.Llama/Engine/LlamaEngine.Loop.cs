@@ -392,6 +392,11 @@ public sealed unsafe partial class LlamaEngine
     private void Accept(ChoiceState c, int token, int idx)
     {
         var req = c.Owner.Request;
+        if (c.Owner.FirstTokenAt == 0)
+        {
+            c.Owner.FirstTokenAt = System.Diagnostics.Stopwatch.GetTimestamp();
+        }
+
         if ((!req.IgnoreEos && NativeMethods.llama_vocab_is_eog(_vocab, token)) || (req.StopTokenIds is { Count: > 0 } stopIds && stopIds.Contains(token)))
         {
             var rest = c.Text.Flush();
@@ -564,7 +569,15 @@ public sealed unsafe partial class LlamaEngine
             r.Channel.Writer.TryWrite(new ErrorEvent(c.Index, errorCode, errorMessage ?? errorCode));
         }
 
-        r.Channel.Writer.TryWrite(new FinishedEvent(c.Index, reason, r.Request.PromptTokens.Length, r.CachedTokens, c.Completion, c.PromptDecoded, stop));
+        var now = System.Diagnostics.Stopwatch.GetTimestamp();
+        var admitted = r.AdmittedAt != 0 ? r.AdmittedAt : now;
+        var firstToken = r.FirstTokenAt != 0 ? r.FirstTokenAt : now;
+        r.Channel.Writer.TryWrite(new FinishedEvent(c.Index, reason, r.Request.PromptTokens.Length, r.CachedTokens, c.Completion, c.PromptDecoded, stop)
+        {
+            QueueSeconds = System.Diagnostics.Stopwatch.GetElapsedTime(r.SubmittedAt, admitted).TotalSeconds,
+            PrefillSeconds = System.Diagnostics.Stopwatch.GetElapsedTime(admitted, firstToken).TotalSeconds,
+            DecodeSeconds = System.Diagnostics.Stopwatch.GetElapsedTime(firstToken, now).TotalSeconds,
+        });
         c.Sampler.Dispose();
         if (c.SeqId >= 0)
         {
@@ -721,6 +734,7 @@ public sealed unsafe partial class LlamaEngine
 
             _waiting.RemoveFirst();
             r.AdmitOrder = ++_admitCounter;
+            r.AdmittedAt = System.Diagnostics.Stopwatch.GetTimestamp();
             _running.Add(r);
             _promptTotal += prompt.Length;
             _cacheQueries++;
@@ -766,6 +780,7 @@ public sealed unsafe partial class LlamaEngine
             Running = _running.Count,
             Waiting = _waiting.Count,
             KvCellsUsed = Math.Min(_nCtx, RunningOwnCells + _prefixCache.OwnCells),
+            KvCellsReclaimable = Math.Min(_nCtx, _prefixCache.OwnCells),
             KvCellsTotal = _nCtx,
             CachedPrefixes = _prefixCache.Count,
             PrefixCacheQueries = _cacheQueries,

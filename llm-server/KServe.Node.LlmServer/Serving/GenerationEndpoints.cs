@@ -30,6 +30,9 @@ internal sealed class GenerationEndpoints(ModelService service, IOptions<LlmServ
         public FinishedEvent? Finished { get; set; }
         public ToolCallStreamer? Tools { get; set; }
         public ErrorEvent? Error { get; set; }
+
+        /// <summary>Set on the first choice once the request's metrics are recorded.</summary>
+        public bool Recorded { get; set; }
     }
 
     /// <summary>What a prepared request needs to answer; <c>ToolFormat</c> is set when the output is searched for tool calls (chat, tools given, tool_choice not "none").</summary>
@@ -298,6 +301,16 @@ internal sealed class GenerationEndpoints(ModelService service, IOptions<LlmServ
 
     private void RecordMetrics(ChoiceState[] states, long start)
     {
+        // Once per request: a stream that ends while its usage chunk or [DONE] is written lands here twice.
+        if (states.Length == 0 || states[0].Recorded)
+        {
+            return;
+        }
+        states[0].Recorded = true;
+        if (states[0].Finished is { } timed)
+        {
+            service.Metrics.Phases(timed.QueueSeconds, timed.PrefillSeconds, timed.DecodeSeconds, timed.CompletionTokens);
+        }
         var usage = MakeUsage(states);
         var reason = states[0].Finished is { } f ? MetricReason(f.Reason) : "abort";
         service.Metrics.RequestFinished(usage.PromptTokens, usage.PromptTokensDetails?.CachedTokens ?? 0, usage.CompletionTokens, reason);

@@ -64,7 +64,8 @@ internal sealed class ModelService : BackgroundService
                 return default;
             }
             var s = e.Stats;
-            return new EngineGauges(s.Running, s.Waiting, s.KvCellsTotal > 0 ? (double)s.KvCellsUsed / s.KvCellsTotal : 0);
+            // As vLLM counts it: blocks of cached prefixes nobody uses are free (a new request evicts them).
+            return new EngineGauges(s.Running, s.Waiting, s.KvCellsTotal > 0 ? (double)Math.Max(0, s.KvCellsUsed - s.KvCellsReclaimable) / s.KvCellsTotal : 0, s.Preemptions);
         });
     }
 
