@@ -18,6 +18,8 @@ need_apt=()
 command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
 command -v git >/dev/null 2>&1 || need_apt+=(git)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+# The chat template tests render with Debian's jinja2 as a stand-in for transformers.
+/usr/bin/python3 -c 'import jinja2' >/dev/null 2>&1 || need_apt+=(python3-jinja2)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing Debian packages: ${need_apt[*]}"
   SUDO=""

@@ -12,6 +12,9 @@ public sealed record SamplingParams
     public int TopK { get; init; }
     public float MinP { get; init; }
 
+    /// <summary>Locally typical sampling's mass (llama.cpp's typical_p); 1 = disabled.</summary>
+    public float TypicalP { get; init; } = 1.0f;
+
     /// <summary>Null = a random seed.</summary>
     public uint? Seed { get; init; }
 
@@ -44,6 +47,7 @@ public sealed record SamplingParams
         Check(TopP is > 0 and <= 1, "top_p", "must be in (0, 1]");
         Check(TopK >= 0, "top_k", "must be >= 0");
         Check(MinP is >= 0 and <= 1, "min_p", "must be in [0, 1]");
+        Check(TypicalP is > 0 and <= 1, "typical_p", "must be in (0, 1]");
         Check(float.IsFinite(RepetitionPenalty) && RepetitionPenalty > 0, "repetition_penalty", "must be > 0");
         Check(float.IsFinite(PresencePenalty) && PresencePenalty is >= -2 and <= 2, "presence_penalty", "must be in [-2, 2]");
         Check(float.IsFinite(FrequencyPenalty) && FrequencyPenalty is >= -2 and <= 2, "frequency_penalty", "must be in [-2, 2]");
@@ -61,6 +65,8 @@ public sealed record SamplingParams
 /// <param name="Grammar">GBNF grammar (root rule <c>root</c>) constraining the output.</param>
 /// <param name="IgnoreEos">Keep generating past end-of-generation tokens (benchmarks).</param>
 /// <param name="CancellationToken">Cancels the request (e.g. client disconnect): its sequences and KV are freed at the next step.</param>
+/// <param name="MinTokens">End-of-generation and <paramref name="StopTokenIds"/> cannot be sampled before this many tokens (vLLM's min_tokens).</param>
+/// <param name="StopTokenIds">Tokens that end the choice like end-of-generation (not written to the text).</param>
 /// <param name="RenderSpecialTokens">Write control tokens other than end-of-generation into the text (tool call markers such as <c>[TOOL_CALLS]</c> are control tokens in some vocabularies).</param>
 public sealed record GenerationRequest(
     int[] PromptTokens,
@@ -72,6 +78,8 @@ public sealed record GenerationRequest(
     string? Grammar = null,
     bool IgnoreEos = false,
     bool RenderSpecialTokens = false,
+    int MinTokens = 0,
+    IReadOnlyList<int>? StopTokenIds = null,
     CancellationToken CancellationToken = default);
 
 /// <summary>Why a choice ended.</summary>
@@ -93,6 +101,9 @@ public enum FinishReason
 /// <summary>An alternative token with its log-probability.</summary>
 public sealed record TokenLogprob(int TokenId, string Text, float Logprob);
 
+/// <summary>A prompt token's log-probability given the tokens before it, and the most likely tokens there.</summary>
+public sealed record PromptTokenLogprob(int TokenId, float Logprob, IReadOnlyList<TokenLogprob> Top);
+
 /// <summary>An event of a generation stream.</summary>
 public abstract record GenerationEvent(int Choice);
 
@@ -108,7 +119,17 @@ public sealed record TokenEvent(int Choice, int TokenId, string Text, float? Log
 /// <param name="CompletionTokens">Tokens generated for this choice.</param>
 /// <param name="StopString">The stop string that ended it, if any.</param>
 /// <param name="PromptTokensDecoded">Prompt tokens actually submitted to llama_decode for this choice (prompt minus reused prefix).</param>
-public sealed record FinishedEvent(int Choice, FinishReason Reason, int PromptTokens, int CachedPromptTokens, int CompletionTokens, int PromptTokensDecoded, string? StopString) : GenerationEvent(Choice);
+public sealed record FinishedEvent(int Choice, FinishReason Reason, int PromptTokens, int CachedPromptTokens, int CompletionTokens, int PromptTokensDecoded, string? StopString) : GenerationEvent(Choice)
+{
+    /// <summary>Seconds from submission to admission (waiting for a slot and KV).</summary>
+    public double QueueSeconds { get; init; }
+
+    /// <summary>Seconds from admission to the request's first sampled token.</summary>
+    public double PrefillSeconds { get; init; }
+
+    /// <summary>Seconds from the first sampled token to this choice's end.</summary>
+    public double DecodeSeconds { get; init; }
+}
 
 /// <summary>A choice failed; a <see cref="FinishedEvent"/> with <see cref="FinishReason.Error"/> follows.</summary>
 /// <param name="Choice">Choice index.</param>
@@ -176,6 +197,9 @@ public sealed record EngineStats
 
     /// <summary>KV cells in use (an estimate kept by the engine's ledger: shared prefix cells counted once).</summary>
     public int KvCellsUsed { get; init; }
+
+    /// <summary>Cells of <see cref="KvCellsUsed"/> held only by idle cached prefixes, which a new request can take back.</summary>
+    public int KvCellsReclaimable { get; init; }
     public int KvCellsTotal { get; init; }
     public int CachedPrefixes { get; init; }
     public long PrefixCacheQueries { get; init; }

@@ -38,12 +38,16 @@ public sealed unsafe partial class LlamaEngine : IAsyncDisposable
     private readonly byte[] _pieceBuffer = new byte[256];
     private LlamaBatch _batch;
     private SafeLlamaContextHandle? _embedCtx;
+    private SafeLlamaContextHandle? _scoreCtx;
+    private LlamaBatch _scoreBatch;
     private readonly CpuThreadpool? _threadpool;
     private readonly CpuThreadpool? _threadpoolBatch;
     private long _nextRequestId;
     private long _admitCounter;
     private int _queued;
     private volatile EngineStats _stats;
+    private long _embeddingDecodes;
+    private int[]? _eogTokens;
     private long _decodeCalls, _tokensDecoded, _promptTotal, _genTotal, _finished, _preemptions;
     private long _cacheQueries, _cacheHits, _cacheQueryTokens, _cacheHitTokens;
     private int _maxSeqPerDecode, _maxTokensPerDecode;
@@ -90,6 +94,9 @@ public sealed unsafe partial class LlamaEngine : IAsyncDisposable
 
     /// <summary>A snapshot of the counters, refreshed after every step.</summary>
     public EngineStats Stats => _stats;
+
+    /// <summary>llama_decode calls made for embeddings so far (several inputs share one when they fit).</summary>
+    public long EmbeddingDecodes => Interlocked.Read(ref _embeddingDecodes);
 
     /// <summary>Loads the native libraries, the model and a context, and starts the inference thread.</summary>
     /// <exception cref="ArgumentException">Invalid options.</exception>
@@ -295,17 +302,25 @@ public sealed unsafe partial class LlamaEngine : IAsyncDisposable
             }
         }
 
-        return InvokeAsync(() =>
-        {
-            var result = new float[inputs.Count][];
-            for (var i = 0; i < inputs.Count; i++)
-            {
-                ct.ThrowIfCancellationRequested();
-                result[i] = EmbedOne(inputs[i]);
-            }
+        return InvokeAsync(() => EmbedAll(inputs, ct));
+    }
 
-            return result;
-        });
+    /// <summary>
+    /// The log-probability of every prompt token after the first given the tokens before it, with the
+    /// <paramref name="topK"/> most likely tokens at each position (what lm-evaluation-harness reads from
+    /// <c>echo</c> with <c>logprobs</c>). Element i describes token i+1.
+    /// </summary>
+    /// <exception cref="ArgumentException">The prompt is empty or longer than the context.</exception>
+    public Task<PromptTokenLogprob[]> ScorePromptAsync(int[] tokens, int topK, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(tokens);
+        if (tokens.Length == 0 || tokens.Length > _nCtx)
+        {
+            throw new ArgumentException($"the prompt has {tokens.Length} tokens; scoring needs 1 to {_nCtx}", nameof(tokens));
+        }
+
+        ArgumentOutOfRangeException.ThrowIfNegative(topK);
+        return InvokeAsync(() => ScorePrompt(tokens, topK, ct));
     }
 
     /// <summary>Runs <paramref name="work"/> on the inference thread between steps.</summary>
@@ -360,6 +375,12 @@ public sealed unsafe partial class LlamaEngine : IAsyncDisposable
     {
         _thread.Join();
         _embedCtx?.Dispose();
+        _scoreCtx?.Dispose();
+        if (_scoreBatch.Token != null)
+        {
+            NativeMethods.llama_batch_free(_scoreBatch);
+        }
+
         _ctx.Dispose();
         _threadpool?.Dispose();
         _threadpoolBatch?.Dispose();

@@ -38,6 +38,8 @@ public static class LlmServerApp
         {
             ModelPathResolver.EnsureReadable(templateFile, "--chat-template-file");
         }
+        _ = ParseTemplateKwargs(options.ChatTemplateKwargs);
+        var fileKeys = ReadApiKeyFile(options.ApiKeyFile);
         var engineOptions = builder.Configuration.GetSection("Engine").Get<EngineOptions>() ?? new EngineOptions();
         try
         {
@@ -50,6 +52,7 @@ public static class LlmServerApp
         }
         Daemon.EnsurePortFree("--port", options.Host, options.Port);
         builder.Services.AddValidatedOptions<LlmServerOptions>(builder.Configuration, LlmServerOptions.Section);
+        builder.Services.PostConfigure<LlmServerOptions>(o => o.ApiKeys.AddRange(fileKeys));
         builder.Services.AddOptions<EngineOptions>().Bind(builder.Configuration.GetSection("Engine"));
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(options.ShutdownTimeoutSeconds + 10));
         builder.Services.TryAddSingleton(TimeProvider.System);
@@ -90,5 +93,57 @@ public static class LlmServerApp
         app.UseLlmServerPipeline();
         app.MapLlmServer();
         return app;
+    }
+
+    /// <summary>
+    /// Runs the server until it stops. With its one model failing to load the process must not live on as a
+    /// healthy-looking shell: the host stops and the reason becomes the daemon's one-line error (exit 2).
+    /// </summary>
+    internal static async Task<int> RunAsync(CliResult cli)
+    {
+        var app = Create(cli, null, loadGateOpen: true);
+        var model = app.Services.GetRequiredService<ModelService>();
+        await Daemon.RunHostAsync(app).ConfigureAwait(false);
+        return model.State == ModelState.Failed
+            ? throw new StartupException($"the model {model.ModelPath} failed to load: {model.FailureReason}")
+            : 0;
+    }
+
+    /// <summary>The keys of <c>--api-key-file</c> (none without it); an unreadable or empty file stops the start.</summary>
+    internal static List<string> ReadApiKeyFile(string? path)
+    {
+        if (string.IsNullOrWhiteSpace(path))
+        {
+            return [];
+        }
+        string[] lines;
+        try
+        {
+            lines = File.ReadAllLines(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new CliException($"--api-key-file {path} cannot be read: {e.Message}");
+        }
+        var keys = lines.Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#')).ToList();
+        return keys.Count > 0 ? keys : throw new CliException($"--api-key-file {path} holds no key");
+    }
+
+    /// <summary>The <c>--chat-template-kwargs</c> object, or null; anything else stops the start with one line.</summary>
+    internal static System.Text.Json.Nodes.JsonObject? ParseTemplateKwargs(string? json)
+    {
+        if (string.IsNullOrWhiteSpace(json))
+        {
+            return null;
+        }
+        try
+        {
+            return System.Text.Json.Nodes.JsonNode.Parse(json) as System.Text.Json.Nodes.JsonObject
+                ?? throw new CliException("--chat-template-kwargs must be a JSON object, e.g. '{\"enable_thinking\":false}'");
+        }
+        catch (System.Text.Json.JsonException e)
+        {
+            throw new CliException("--chat-template-kwargs is not valid JSON: " + e.Message);
+        }
     }
 }

@@ -2,4 +2,4 @@ using KServe.Node.Hosting.Cli;
 using KServe.Node.LlmServer;
 using KServe.Node.LlmServer.Hosting;
 
-return await Daemon.RunAsync(ServerCommandLine.App, args, (cli, _) => Daemon.RunHostAsync(LlmServerApp.Create(cli, null, loadGateOpen: true)));
+return await Daemon.RunAsync(ServerCommandLine.App, args, (cli, _) => LlmServerApp.RunAsync(cli));

@@ -24,9 +24,15 @@ internal static class RepoPaths
     }
 
     /// <summary>Runs node with a script, feeding stdin; returns stdout. Throws when node is missing or fails.</summary>
-    public static async Task<string> RunNodeAsync(string script, string stdin, CancellationToken ct)
+    public static Task<string> RunNodeAsync(string script, string stdin, CancellationToken ct) => RunAsync("node", script, stdin, ct);
+
+    /// <summary>Debian's own python3 (python3-jinja2 is a Debian package; a pyenv python on PATH would not see it).</summary>
+    public static string DebianPython => File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+
+    public static async Task<string> RunAsync(string program, string script, string stdin, CancellationToken ct)
     {
-        var psi = new ProcessStartInfo("node", [script])
+        var node = program;
+        var psi = new ProcessStartInfo(program, [script])
         {
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
@@ -36,11 +42,11 @@ internal static class RepoPaths
         Process process;
         try
         {
-            process = Process.Start(psi) ?? throw new InvalidOperationException("node did not start");
+            process = Process.Start(psi) ?? throw new InvalidOperationException(node + " did not start");
         }
         catch (System.ComponentModel.Win32Exception e)
         {
-            throw new InvalidOperationException("node is not installed (run scripts/setup.sh): " + e.Message, e);
+            throw new InvalidOperationException(node + " is not installed (run scripts/setup.sh): " + e.Message, e);
         }
         using (process)
         {
@@ -52,7 +58,7 @@ internal static class RepoPaths
             var output = await stdout;
             if (process.ExitCode != 0)
             {
-                throw new InvalidOperationException($"node exited with {process.ExitCode}: {await stderr}");
+                throw new InvalidOperationException($"{node} exited with {process.ExitCode}: {await stderr}");
             }
             return output;
         }

@@ -133,6 +133,11 @@ public sealed unsafe partial class LlamaEngine
                     chain.Add(NativeMethods.llama_sampler_init_min_p(s.MinP, 1), "min_p");
                 }
 
+                if (s.TypicalP < 1f)
+                {
+                    chain.Add(NativeMethods.llama_sampler_init_typical(s.TypicalP, 1), "typical_p");
+                }
+
                 chain.Add(NativeMethods.llama_sampler_init_temp(s.Temperature), "temperature");
                 var seed = s.Seed is { } fixedSeed ? unchecked(fixedSeed + (uint)choice) : (uint)Random.Shared.Next();
                 chain.Add(NativeMethods.llama_sampler_init_dist(seed), "dist");
@@ -339,6 +344,11 @@ public sealed unsafe partial class LlamaEngine
 
     private void SampleAndPublish(ChoiceState c, int idx)
     {
+        if (c.Completion < c.Owner.Request.MinTokens)
+        {
+            BanEndings(c.Owner.Request, idx);
+        }
+
         var token = NativeMethods.llama_sampler_sample(c.Sampler, _ctx, idx);
         if (c.Index == 0)
         {
@@ -362,10 +372,32 @@ public sealed unsafe partial class LlamaEngine
         Accept(c, token, idx);
     }
 
+    /// <summary>
+    /// min_tokens: the samplers read the context's logits, so writing -inf there keeps every ending token
+    /// (end-of-generation and the stop token ids) out of this step's candidates, whatever the chain holds.
+    /// </summary>
+    private void BanEndings(GenerationRequest req, int idx)
+    {
+        var logits = NativeMethods.llama_get_logits_ith(_ctx, idx);
+        _eogTokens ??= Enumerable.Range(0, _nVocab).Where(t => NativeMethods.llama_vocab_is_eog(_vocab, t)).ToArray();
+        foreach (var t in _eogTokens.Concat(req.StopTokenIds ?? []))
+        {
+            if (t >= 0 && t < _nVocab)
+            {
+                logits[t] = float.NegativeInfinity;
+            }
+        }
+    }
+
     private void Accept(ChoiceState c, int token, int idx)
     {
         var req = c.Owner.Request;
-        if (!req.IgnoreEos && NativeMethods.llama_vocab_is_eog(_vocab, token))
+        if (c.Owner.FirstTokenAt == 0)
+        {
+            c.Owner.FirstTokenAt = System.Diagnostics.Stopwatch.GetTimestamp();
+        }
+
+        if ((!req.IgnoreEos && NativeMethods.llama_vocab_is_eog(_vocab, token)) || (req.StopTokenIds is { Count: > 0 } stopIds && stopIds.Contains(token)))
         {
             var rest = c.Text.Flush();
             if (rest.Length > 0)
@@ -411,9 +443,82 @@ public sealed unsafe partial class LlamaEngine
         c.PendingToken = token;
     }
 
-    private (float, IReadOnlyList<TokenLogprob>?) Logprobs(int idx, int token, int k)
+    private (float, IReadOnlyList<TokenLogprob>?) Logprobs(int idx, int token, int k) =>
+        Logprobs(new ReadOnlySpan<float>(NativeMethods.llama_get_logits_ith(_ctx, idx), _nVocab), token, k);
+
+    /// <summary>Positions one scoring decode holds: its logits (positions x vocabulary floats) stay a few tens of MB.</summary>
+    private const int ScoreChunk = 128;
+
+    /// <summary>
+    /// Prompt scoring in a context of its own, created on first use: the serving context keeps its KV and output
+    /// buffer for generation, and scoring needs logits at every position.
+    /// </summary>
+    private PromptTokenLogprob[] ScorePrompt(int[] tokens, int topK, CancellationToken ct)
     {
-        var logits = new ReadOnlySpan<float>(NativeMethods.llama_get_logits_ith(_ctx, idx), _nVocab);
+        if (_scoreCtx == null)
+        {
+            var cp = NativeMethods.llama_context_default_params();
+            cp.NCtx = (uint)_nCtx;
+            cp.NBatch = ScoreChunk;
+            cp.NUbatch = ScoreChunk;
+            cp.NSeqMax = 1;
+            cp.NThreads = _options.Threads;
+            cp.NThreadsBatch = _options.BatchThreads > 0 ? _options.BatchThreads : _options.Threads;
+            cp.NoPerf = 1;
+            cp.Embeddings = 0;
+            _scoreCtx = SafeLlamaContextHandle.Create(_model, cp);
+            if (_threadpool != null)
+            {
+                NativeMethods.llama_attach_threadpool(_scoreCtx, _threadpool.Handle, _threadpoolBatch?.Handle ?? IntPtr.Zero);
+            }
+
+            _scoreBatch = NativeMethods.llama_batch_init(ScoreChunk, 0, 1);
+        }
+
+        var mem = NativeMethods.llama_get_memory(_scoreCtx);
+        NativeMethods.llama_memory_clear(mem, true);
+        var result = new PromptTokenLogprob[tokens.Length - 1];
+        try
+        {
+            // The last token predicts nothing in the prompt: its logits are not needed.
+            for (var start = 0; start < tokens.Length - 1; start += ScoreChunk)
+            {
+                ct.ThrowIfCancellationRequested();
+                var n = Math.Min(ScoreChunk, tokens.Length - 1 - start);
+                for (var i = 0; i < n; i++)
+                {
+                    _scoreBatch.Token[i] = tokens[start + i];
+                    _scoreBatch.Pos[i] = start + i;
+                    _scoreBatch.NSeqId[i] = 1;
+                    _scoreBatch.SeqId[i][0] = 0;
+                    _scoreBatch.Logits[i] = 1;
+                }
+
+                _scoreBatch.NTokens = n;
+                var rc = NativeMethods.llama_decode(_scoreCtx, _scoreBatch);
+                if (rc != 0)
+                {
+                    throw new InvalidOperationException($"scoring decode failed with {rc}");
+                }
+
+                for (var i = 0; i < n; i++)
+                {
+                    var next = tokens[start + i + 1];
+                    var (lp, top) = Logprobs(new ReadOnlySpan<float>(NativeMethods.llama_get_logits_ith(_scoreCtx, i), _nVocab), next, topK);
+                    result[start + i] = new PromptTokenLogprob(next, lp, top ?? []);
+                }
+            }
+
+            return result;
+        }
+        finally
+        {
+            NativeMethods.llama_memory_clear(mem, true);
+        }
+    }
+
+    private (float, IReadOnlyList<TokenLogprob>?) Logprobs(ReadOnlySpan<float> logits, int token, int k)
+    {
         var max = float.NegativeInfinity;
         foreach (var x in logits)
         {
@@ -464,7 +569,15 @@ public sealed unsafe partial class LlamaEngine
             r.Channel.Writer.TryWrite(new ErrorEvent(c.Index, errorCode, errorMessage ?? errorCode));
         }
 
-        r.Channel.Writer.TryWrite(new FinishedEvent(c.Index, reason, r.Request.PromptTokens.Length, r.CachedTokens, c.Completion, c.PromptDecoded, stop));
+        var now = System.Diagnostics.Stopwatch.GetTimestamp();
+        var admitted = r.AdmittedAt != 0 ? r.AdmittedAt : now;
+        var firstToken = r.FirstTokenAt != 0 ? r.FirstTokenAt : now;
+        r.Channel.Writer.TryWrite(new FinishedEvent(c.Index, reason, r.Request.PromptTokens.Length, r.CachedTokens, c.Completion, c.PromptDecoded, stop)
+        {
+            QueueSeconds = System.Diagnostics.Stopwatch.GetElapsedTime(r.SubmittedAt, admitted).TotalSeconds,
+            PrefillSeconds = System.Diagnostics.Stopwatch.GetElapsedTime(admitted, firstToken).TotalSeconds,
+            DecodeSeconds = System.Diagnostics.Stopwatch.GetElapsedTime(firstToken, now).TotalSeconds,
+        });
         c.Sampler.Dispose();
         if (c.SeqId >= 0)
         {
@@ -621,6 +734,7 @@ public sealed unsafe partial class LlamaEngine
 
             _waiting.RemoveFirst();
             r.AdmitOrder = ++_admitCounter;
+            r.AdmittedAt = System.Diagnostics.Stopwatch.GetTimestamp();
             _running.Add(r);
             _promptTotal += prompt.Length;
             _cacheQueries++;
@@ -666,6 +780,7 @@ public sealed unsafe partial class LlamaEngine
             Running = _running.Count,
             Waiting = _waiting.Count,
             KvCellsUsed = Math.Min(_nCtx, RunningOwnCells + _prefixCache.OwnCells),
+            KvCellsReclaimable = Math.Min(_nCtx, _prefixCache.OwnCells),
             KvCellsTotal = _nCtx,
             CachedPrefixes = _prefixCache.Count,
             PrefixCacheQueries = _cacheQueries,
@@ -722,42 +837,85 @@ public sealed unsafe partial class LlamaEngine
         }
     }
 
-    private float[] EmbedOne(int[] tokens)
+    /// <summary>
+    /// Sequences one embedding decode may hold. Each input is its own sequence in a unified KV pool, so a
+    /// batch of short inputs costs one llama_decode instead of one per input.
+    /// </summary>
+    internal const int EmbeddingSequencesPerDecode = 64;
+
+    private void EnsureEmbeddingContext()
     {
-        if (_embedCtx == null)
+        if (_embedCtx != null)
         {
-            var cp = NativeMethods.llama_context_default_params();
-            cp.NCtx = (uint)_options.EmbeddingContextSize;
-            cp.NBatch = (uint)_options.EmbeddingContextSize;
-            cp.NUbatch = (uint)_options.EmbeddingContextSize;
-            cp.NSeqMax = 1;
-            cp.NThreads = _options.Threads;
-            cp.NThreadsBatch = _options.BatchThreads > 0 ? _options.BatchThreads : _options.Threads;
-            cp.Embeddings = 1;
-            cp.PoolingType = Model.Facts.PoolingType is { } p and > 0 ? p : (int)PoolingType.Mean;
-            cp.NoPerf = 1;
-            cp.NOutputsMaxPerSeq = 0; // pooling reads every token's output
-            _embedCtx = SafeLlamaContextHandle.Create(_model, cp);
-            if (_threadpool != null)
+            return;
+        }
+
+        var cp = NativeMethods.llama_context_default_params();
+        cp.NCtx = (uint)_options.EmbeddingContextSize;
+        cp.NBatch = (uint)_options.EmbeddingContextSize;
+        cp.NUbatch = (uint)_options.EmbeddingContextSize;
+        cp.NSeqMax = EmbeddingSequencesPerDecode;
+        cp.KvUnified = 1; // the inputs of one decode share the whole context, whatever their lengths
+        cp.NThreads = _options.Threads;
+        cp.NThreadsBatch = _options.BatchThreads > 0 ? _options.BatchThreads : _options.Threads;
+        cp.Embeddings = 1;
+        cp.PoolingType = Model.Facts.PoolingType is { } p and > 0 ? p : (int)PoolingType.Mean;
+        cp.NoPerf = 1;
+        cp.NOutputsMaxPerSeq = 0; // pooling reads every token's output
+        _embedCtx = SafeLlamaContextHandle.Create(_model, cp);
+        if (_threadpool != null)
+        {
+            NativeMethods.llama_attach_threadpool(_embedCtx, _threadpool.Handle, _threadpoolBatch?.Handle ?? IntPtr.Zero);
+        }
+
+        _embedBatch = NativeMethods.llama_batch_init(_options.EmbeddingContextSize, 0, 1);
+    }
+
+    /// <summary>Pooled, L2-normalised vectors of the inputs, packed as many to a decode as the embedding context holds.</summary>
+    private float[][] EmbedAll(IReadOnlyList<int[]> inputs, CancellationToken ct)
+    {
+        EnsureEmbeddingContext();
+        var result = new float[inputs.Count][];
+        var next = 0;
+        while (next < inputs.Count)
+        {
+            ct.ThrowIfCancellationRequested();
+            var first = next;
+            var tokens = 0;
+            while (next < inputs.Count && next - first < EmbeddingSequencesPerDecode && tokens + inputs[next].Length <= _options.EmbeddingContextSize)
             {
-                NativeMethods.llama_attach_threadpool(_embedCtx, _threadpool.Handle, _threadpoolBatch?.Handle ?? IntPtr.Zero);
+                tokens += inputs[next].Length;
+                next++;
             }
-            _embedBatch = NativeMethods.llama_batch_init(_options.EmbeddingContextSize, 0, 1);
+
+            EmbedBatch(inputs, first, next, result);
         }
 
-        var mem = NativeMethods.llama_get_memory(_embedCtx);
+        return result;
+    }
+
+    private void EmbedBatch(IReadOnlyList<int[]> inputs, int first, int end, float[][] result)
+    {
+        var mem = NativeMethods.llama_get_memory(_embedCtx!);
         NativeMethods.llama_memory_clear(mem, true);
-        for (var i = 0; i < tokens.Length; i++)
+        var n = 0;
+        for (var k = first; k < end; k++)
         {
-            _embedBatch.Token[i] = tokens[i];
-            _embedBatch.Pos[i] = i;
-            _embedBatch.NSeqId[i] = 1;
-            _embedBatch.SeqId[i][0] = 0;
-            _embedBatch.Logits[i] = 1;
+            var tokens = inputs[k];
+            for (var i = 0; i < tokens.Length; i++)
+            {
+                _embedBatch.Token[n] = tokens[i];
+                _embedBatch.Pos[n] = i;
+                _embedBatch.NSeqId[n] = 1;
+                _embedBatch.SeqId[n][0] = k - first;
+                _embedBatch.Logits[n] = 1;
+                n++;
+            }
         }
 
-        _embedBatch.NTokens = tokens.Length;
-        var rc = NativeMethods.llama_decode(_embedCtx, _embedBatch);
+        _embedBatch.NTokens = n;
+        var rc = NativeMethods.llama_decode(_embedCtx!, _embedBatch);
+        Interlocked.Increment(ref _embeddingDecodes);
         try
         {
             if (rc != 0)
@@ -765,30 +923,38 @@ public sealed unsafe partial class LlamaEngine
                 throw new InvalidOperationException($"embedding decode failed with {rc}");
             }
 
-            var e = NativeMethods.llama_get_embeddings_seq(_embedCtx, 0);
-            if (e == null)
+            for (var k = first; k < end; k++)
             {
-                throw new InvalidOperationException("the model produced no pooled embedding");
-            }
+                var e = NativeMethods.llama_get_embeddings_seq(_embedCtx!, k - first);
+                if (e == null)
+                {
+                    throw new InvalidOperationException("the model produced no pooled embedding");
+                }
 
-            var v = new ReadOnlySpan<float>(e, Model.EmbeddingSize).ToArray();
-            double norm = 0;
-            foreach (var x in v)
-            {
-                norm += (double)x * x;
+                result[k] = Normalized(new ReadOnlySpan<float>(e, Model.EmbeddingSize));
             }
-
-            var scale = norm > 0 ? (float)(1.0 / Math.Sqrt(norm)) : 0f;
-            for (var i = 0; i < v.Length; i++)
-            {
-                v[i] *= scale;
-            }
-
-            return v;
         }
         finally
         {
             NativeMethods.llama_memory_clear(mem, true);
         }
+    }
+
+    private static float[] Normalized(ReadOnlySpan<float> pooled)
+    {
+        var v = pooled.ToArray();
+        double norm = 0;
+        foreach (var x in v)
+        {
+            norm += (double)x * x;
+        }
+
+        var scale = norm > 0 ? (float)(1.0 / Math.Sqrt(norm)) : 0f;
+        for (var i = 0; i < v.Length; i++)
+        {
+            v[i] *= scale;
+        }
+
+        return v;
     }
 }

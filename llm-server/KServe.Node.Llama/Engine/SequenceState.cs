@@ -11,6 +11,11 @@ internal sealed class RequestState(long id, GenerationRequest request, Channel<G
     public GenerationHandle Handle { get; } = handle;
     public ChoiceState[] Choices { get; set; } = [];
     public long AdmitOrder { get; set; }
+
+    /// <summary>Stopwatch timestamps: submitted, admitted (KV granted), first token sampled by any choice.</summary>
+    public long SubmittedAt { get; } = System.Diagnostics.Stopwatch.GetTimestamp();
+    public long AdmittedAt { get; set; }
+    public long FirstTokenAt { get; set; }
     public int CachedTokens { get; set; }
     public int Finished { get; set; }
     public bool Cancelled => Request.CancellationToken.IsCancellationRequested;

@@ -99,6 +99,7 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Llama)] internal static partial IntPtr llama_sampler_init_top_p(float p, nuint minKeep);
     [LibraryImport(Llama)] internal static partial IntPtr llama_sampler_init_min_p(float p, nuint minKeep);
     [LibraryImport(Llama)] internal static partial IntPtr llama_sampler_init_temp(float t);
+    [LibraryImport(Llama)] internal static partial IntPtr llama_sampler_init_typical(float p, nuint minKeep);
     [LibraryImport(Llama)] internal static partial IntPtr llama_sampler_init_penalties(int nVocab, int lastN, float repeat, float freq, float present);
     [LibraryImport(Llama)] internal static partial IntPtr llama_sampler_init_logit_bias(int nVocab, int nLogitBias, LlamaLogitBias* logitBias);
 

@@ -4,7 +4,7 @@ using System.Text.Json.Serialization;
 
 namespace KServe.Node.LlmServer.Api;
 
-internal sealed record Usage(int PromptTokens, int CompletionTokens, int TotalTokens, PromptTokensDetails PromptTokensDetails);
+internal sealed record Usage(int PromptTokens, int CompletionTokens, int TotalTokens, PromptTokensDetails? PromptTokensDetails);
 
 internal sealed record PromptTokensDetails(int CachedTokens);
 
@@ -48,7 +48,8 @@ internal sealed record ChatChunkChoice(int Index, ChatDelta Delta, ChoiceLogprob
 internal sealed record ChatCompletionChunk(string Id, string Object, long Created, string Model, string SystemFingerprint, ChatChunkChoice[] Choices, Usage? Usage);
 
 /// <summary>The legacy completions logprobs shape.</summary>
-internal sealed record LegacyLogprobs(string[] Tokens, float[] TokenLogprobs, Dictionary<string, float>[] TopLogprobs, int[] TextOffset);
+/// <summary>Legacy logprobs; with <c>echo</c> the prompt's tokens come first, the very first with null (nothing predicts it).</summary>
+internal sealed record LegacyLogprobs(string[] Tokens, float?[] TokenLogprobs, Dictionary<string, float>?[] TopLogprobs, int[] TextOffset);
 
 internal sealed record CompletionChoice(int Index, string Text, LegacyLogprobs? Logprobs, string? FinishReason);
 
@@ -64,6 +65,11 @@ internal sealed record EmbeddingItem(string Object, int Index, float[] Embedding
 internal sealed record EmbeddingUsage(int PromptTokens, int TotalTokens);
 
 internal sealed record EmbeddingList(string Object, EmbeddingItem[] Data, string Model, EmbeddingUsage Usage);
+
+/// <summary>An embedding as OpenAI's <c>encoding_format: base64</c> sends it: the little-endian float32 bytes, base64.</summary>
+internal sealed record EmbeddingItemBase64(string Object, int Index, string Embedding);
+
+internal sealed record EmbeddingListBase64(string Object, EmbeddingItemBase64[] Data, string Model, EmbeddingUsage Usage);
 
 internal sealed record TokenizeResponse(int[] Tokens);
 
@@ -90,6 +96,7 @@ internal sealed record StreamError(ErrorDetail Error);
 [JsonSerializable(typeof(ModelCard))]
 [JsonSerializable(typeof(ModelList))]
 [JsonSerializable(typeof(EmbeddingList))]
+[JsonSerializable(typeof(EmbeddingListBase64))]
 [JsonSerializable(typeof(TokenizeResponse))]
 [JsonSerializable(typeof(DetokenizeResponse))]
 [JsonSerializable(typeof(ApplyTemplateResponse))]

@@ -53,6 +53,36 @@ internal sealed class ParsedRequest
 
     /// <summary>OpenAI's <c>parallel_tool_calls</c> (default true): false allows at most one call.</summary>
     public bool ParallelToolCalls { get; init; } = true;
+
+    /// <summary>vLLM's <c>repetition_penalty</c> (llama-server's <c>repeat_penalty</c>); 1 = off.</summary>
+    public float RepetitionPenalty { get; init; } = 1;
+
+    /// <summary>llama-server's <c>typical_p</c>; 1 = off.</summary>
+    public float TypicalP { get; init; } = 1;
+
+    /// <summary>vLLM's <c>min_tokens</c>: no end-of-generation or stop token before this many tokens.</summary>
+    public int MinTokens { get; init; }
+
+    /// <summary>vLLM's <c>stop_token_ids</c>.</summary>
+    public IReadOnlyList<int> StopTokenIds { get; init; } = [];
+
+    /// <summary>The prompt as token ids (legacy completions' <c>prompt</c> as an array of integers).</summary>
+    public int[]? PromptTokens { get; init; }
+
+    /// <summary>vLLM's <c>stream_options.continuous_usage_stats</c>: usage on every chunk.</summary>
+    public bool ContinuousUsage { get; init; }
+
+    /// <summary>Top-level fields the server does not know (ignored, as vLLM does).</summary>
+    public IReadOnlyList<string> UnknownFields { get; init; } = [];
+
+    /// <summary>vLLM's <c>add_generation_prompt</c> (default true): open the assistant turn after the messages.</summary>
+    public bool AddGenerationPrompt { get; init; } = true;
+
+    /// <summary>vLLM's <c>continue_final_message</c>: the final message stays open and the answer continues it.</summary>
+    public bool ContinueFinalMessage { get; init; }
+
+    /// <summary>vLLM's <c>chat_template_kwargs</c>: extra template variables such as <c>enable_thinking</c>.</summary>
+    public JsonObject? ChatTemplateKwargs { get; init; }
 }
 
 /// <summary>
@@ -97,6 +127,19 @@ internal static class GenerationRequestParser
         }
     }
 
+    /// <summary>
+    /// Fields read by the parser or deliberately accepted without effect (OpenAI's tracking and storage fields,
+    /// the service tier). Anything else is ignored with a debug line, as vLLM does.
+    /// </summary>
+    private static readonly HashSet<string> KnownFields = new(StringComparer.Ordinal)
+    {
+        "model", "messages", "prompt", "max_tokens", "max_completion_tokens", "n", "logprobs", "top_logprobs", "stream", "stream_options",
+        "response_format", "tools", "tool_choice", "parallel_tool_calls", "temperature", "top_p", "top_k", "min_p", "seed", "stop",
+        "presence_penalty", "frequency_penalty", "logit_bias", "user", "echo", "ignore_eos", "best_of", "suffix", "repetition_penalty",
+        "repeat_penalty", "typical_p", "min_tokens", "stop_token_ids", "add_generation_prompt", "continue_final_message",
+        "chat_template_kwargs", "metadata", "store", "service_tier",
+    };
+
     public static ParsedRequest ParseChat(JsonElement root) => Parse(root, chat: true);
 
     public static ParsedRequest ParseCompletion(JsonElement root) => Parse(root, chat: false);
@@ -106,19 +149,23 @@ internal static class GenerationRequestParser
         var model = OptionalString(root, "model") ?? "";
         IReadOnlyList<ChatMessage>? messages = null;
         string? prompt = null;
+        int[]? promptTokens = null;
         if (chat)
         {
             messages = ParseMessages(root);
         }
         else
         {
-            prompt = ParsePrompt(root);
+            (prompt, promptTokens) = ParsePrompt(root);
         }
-        var maxTokens = OptionalInt(root, "max_completion_tokens", 1, int.MaxValue) ?? OptionalInt(root, "max_tokens", 1, int.MaxValue);
+        // Legacy completions take max_tokens 0: with echo and logprobs that scores the prompt (lm-evaluation-harness's loglikelihood).
+        var minTokens = chat ? 1 : 0;
+        var maxTokens = OptionalInt(root, "max_completion_tokens", minTokens, int.MaxValue) ?? OptionalInt(root, "max_tokens", minTokens, int.MaxValue);
         var n = OptionalInt(root, "n", 1, MaxN) ?? 1;
         var (logprobs, topLogprobs) = ParseLogprobs(root, chat);
         var stream = OptionalBool(root, "stream") ?? false;
         var includeUsage = false;
+        var continuousUsage = false;
         if (root.TryGetProperty("stream_options", out var so) && so.ValueKind != JsonValueKind.Null)
         {
             if (so.ValueKind != JsonValueKind.Object)
@@ -126,7 +173,20 @@ internal static class GenerationRequestParser
                 throw ApiException.WrongType("stream_options", "an object");
             }
             includeUsage = OptionalBool(so, "include_usage", "stream_options.include_usage") ?? false;
+            continuousUsage = OptionalBool(so, "continuous_usage_stats", "stream_options.continuous_usage_stats") ?? false;
         }
+        var bestOf = OptionalInt(root, "best_of", 1, MaxN);
+        if (bestOf is { } b && b != n)
+        {
+            // vLLM's engine dropped best_of too; generating extra choices and ranking them is not built here.
+            throw ApiException.Invalid("best_of", b < n ? "'best_of' must be at least 'n'." : "'best_of' greater than 'n' is not supported; ask for 'n' choices and rank them by their logprobs.");
+        }
+        if (!chat && root.TryGetProperty("suffix", out var suffix) && suffix.ValueKind != JsonValueKind.Null && !(suffix.ValueKind == JsonValueKind.String && suffix.GetString()!.Length == 0))
+        {
+            throw ApiException.Invalid("suffix", "'suffix' (fill-in-the-middle) is not supported by this server.");
+        }
+        var repetition = OptionalFloat(root, "repetition_penalty", 0.01, 100);
+        var repeat = OptionalFloat(root, "repeat_penalty", 0.01, 100);
         var (format, schema) = ParseResponseFormat(root);
         JsonArray? tools = null;
         IReadOnlyList<ToolFunction> functions = [];
@@ -143,9 +203,18 @@ internal static class GenerationRequestParser
             // Both would constrain the same output with different grammars.
             throw ApiException.Invalid("response_format", "'response_format' json_object or json_schema cannot be combined with 'tool_choice' 'required' or a named function.");
         }
+        var addGenerationPrompt = (chat ? OptionalBool(root, "add_generation_prompt") : null) ?? true;
+        var continueFinal = chat && (OptionalBool(root, "continue_final_message") ?? false);
+        if (continueFinal && addGenerationPrompt && root.TryGetProperty("add_generation_prompt", out _))
+        {
+            throw ApiException.Invalid("continue_final_message", "'continue_final_message' and 'add_generation_prompt' cannot both be true.");
+        }
         return new ParsedRequest
         {
             Model = model,
+            AddGenerationPrompt = addGenerationPrompt && !continueFinal,
+            ContinueFinalMessage = continueFinal,
+            ChatTemplateKwargs = chat ? ParseTemplateKwargs(root) : null,
             Messages = messages,
             Prompt = prompt,
             MaxTokens = maxTokens,
@@ -173,6 +242,13 @@ internal static class GenerationRequestParser
             ToolChoice = toolChoice,
             ToolChoiceName = toolChoiceName,
             ParallelToolCalls = OptionalBool(root, "parallel_tool_calls") ?? true,
+            RepetitionPenalty = repetition ?? repeat ?? 1,
+            TypicalP = OptionalFloat(root, "typical_p", 0.000001, 1) ?? 1,
+            MinTokens = OptionalInt(root, "min_tokens", 0, int.MaxValue) ?? 0,
+            StopTokenIds = ParseTokenIds(root, "stop_token_ids"),
+            PromptTokens = promptTokens,
+            ContinuousUsage = continuousUsage,
+            UnknownFields = [.. root.EnumerateObject().Select(f => f.Name).Where(f => !KnownFields.Contains(f)).Select(Truncate)],
         };
     }
 
@@ -281,7 +357,8 @@ internal static class GenerationRequestParser
         return string.Join("\n", texts);
     }
 
-    private static string ParsePrompt(JsonElement root)
+    /// <summary>A prompt string, or token ids (OpenAI: an array of integers, or a list holding one such array).</summary>
+    private static (string Text, int[]? Tokens) ParsePrompt(JsonElement root)
     {
         if (!root.TryGetProperty("prompt", out var p) || p.ValueKind == JsonValueKind.Null)
         {
@@ -289,13 +366,45 @@ internal static class GenerationRequestParser
         }
         if (p.ValueKind == JsonValueKind.String)
         {
-            return p.GetString()!;
+            return (p.GetString()!, null);
         }
-        if (p.ValueKind == JsonValueKind.Array && p.GetArrayLength() == 1 && p[0].ValueKind == JsonValueKind.String)
+        if (p.ValueKind == JsonValueKind.Array && p.GetArrayLength() > 0 && p.EnumerateArray().All(e => e.ValueKind == JsonValueKind.Number))
         {
-            return p[0].GetString()!;
+            return ("", ReadTokenIds(p, "prompt"));
         }
-        throw ApiException.WrongType("prompt", "a string (or a list holding one string)");
+        if (p.ValueKind == JsonValueKind.Array && p.GetArrayLength() == 1)
+        {
+            return p[0].ValueKind switch
+            {
+                JsonValueKind.String => (p[0].GetString()!, null),
+                JsonValueKind.Array => ("", ReadTokenIds(p[0], "prompt")),
+                _ => throw ApiException.WrongType("prompt", "a string, an array of token ids, or a list holding one of those"),
+            };
+        }
+        if (p.ValueKind == JsonValueKind.Array && p.GetArrayLength() > 1)
+        {
+            throw ApiException.Invalid("prompt", "A batch of several prompts is not supported in one request; send one request per prompt.");
+        }
+        throw ApiException.WrongType("prompt", "a string, an array of token ids, or a list holding one of those");
+    }
+
+    private static int[] ReadTokenIds(JsonElement array, string param)
+    {
+        if (array.ValueKind != JsonValueKind.Array || array.GetArrayLength() == 0)
+        {
+            throw ApiException.WrongType(param, "a non-empty array of token ids");
+        }
+        return array.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out var t) && t >= 0
+            ? t : throw ApiException.WrongType(param, "an array of non-negative token ids")).ToArray();
+    }
+
+    private static List<int> ParseTokenIds(JsonElement root, string name)
+    {
+        if (!root.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null || (v.ValueKind == JsonValueKind.Array && v.GetArrayLength() == 0))
+        {
+            return [];
+        }
+        return [.. ReadTokenIds(v, name)];
     }
 
     private static (bool, int) ParseLogprobs(JsonElement root, bool chat)
@@ -406,6 +515,29 @@ internal static class GenerationRequestParser
             default:
                 throw ApiException.Invalid("response_format.type", $"Invalid value for 'response_format.type': '{Truncate(type)}'. Supported values are: 'text', 'json_object' and 'json_schema'.");
         }
+    }
+
+    /// <summary>Names the template receives from the request itself; kwargs may not replace them.</summary>
+    private static readonly string[] ReservedTemplateVariables = ["messages", "tools", "add_generation_prompt", "continue_final_message", "bos_token", "eos_token"];
+
+    private static JsonObject? ParseTemplateKwargs(JsonElement root)
+    {
+        if (!root.TryGetProperty("chat_template_kwargs", out var k) || k.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+        if (k.ValueKind != JsonValueKind.Object)
+        {
+            throw ApiException.WrongType("chat_template_kwargs", "an object");
+        }
+        foreach (var p in k.EnumerateObject())
+        {
+            if (ReservedTemplateVariables.Contains(p.Name, StringComparer.Ordinal))
+            {
+                throw ApiException.Invalid("chat_template_kwargs", $"'chat_template_kwargs' cannot set '{p.Name}'; use the request field instead.");
+            }
+        }
+        return JsonNode.Parse(k.GetRawText()) as JsonObject;
     }
 
     internal static string Truncate(string s) => s.Length > 64 ? s[..64] + "…" : s;

@@ -18,6 +18,10 @@ public sealed class LlmServerOptions
     [Description("Jinja chat template file to use instead of the GGUF's tokenizer.chat_template")]
     public string? ChatTemplateFile { get; set; }
 
+    /// <summary>llama-server's <c>--chat-template-kwargs</c>; a request's <c>chat_template_kwargs</c> override these.</summary>
+    [Description("JSON object of extra chat template variables for every request, e.g. '{\"enable_thinking\":false}'")]
+    public string? ChatTemplateKwargs { get; set; }
+
     [Description("address to listen on")]
     public string Host { get; set; } = "0.0.0.0";
 
@@ -30,6 +34,10 @@ public sealed class LlmServerOptions
 
     [Description("accepted Bearer key; none = no authentication")]
     public List<string> ApiKeys { get; set; } = [];
+
+    /// <summary>Keys kept out of the process's arguments (which any local user can read in /proc).</summary>
+    [Description("file of accepted Bearer keys, one a line ('#' starts a comment), in addition to --api-key")]
+    public string? ApiKeyFile { get; set; }
 
     [Description("origin allowed by CORS, or * for any; none = CORS off")]
     public List<string> CorsOrigins { get; set; } = [];
@@ -50,6 +58,10 @@ public sealed class LlmServerOptions
     [Description("tool call format: auto (from the chat template), hermes, llama3_json or mistral")]
     [RegularExpression("^(auto|hermes|llama3_json|mistral)$", ErrorMessage = "--tool-call-parser must be auto, hermes, llama3_json or mistral.")]
     public string ToolCallParser { get; set; } = "auto";
+
+    /// <summary>vLLM's <c>matryoshka_dimensions</c>: a GGUF does not say whether its embeddings may be truncated.</summary>
+    [Description("embedding sizes the model was trained to be truncated to (Matryoshka); an embeddings request's 'dimensions' must be one of them. None = 'dimensions' only as the model's own size")]
+    public List<int> MatryoshkaDimensions { get; set; } = [];
 
     [Description("max_tokens when a request names none (bounded by the context)")]
     [Range(1, 1 << 20, ErrorMessage = "--default-max-tokens must be positive.")]

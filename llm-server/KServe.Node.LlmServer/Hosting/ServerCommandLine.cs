@@ -20,6 +20,7 @@ public static class ServerCommandLine
                 .ValueName(nameof(LlmServerOptions.ServedModelName), "NAME")
                 .Alias(nameof(LlmServerOptions.ApiKeys), "--api-key")
                 .ValueName(nameof(LlmServerOptions.ApiKeys), "KEY")
+                .ValueName(nameof(LlmServerOptions.ApiKeyFile), "FILE")
                 .Alias(nameof(LlmServerOptions.CorsOrigins), "--cors-origin")
                 .ValueName(nameof(LlmServerOptions.CorsOrigins), "ORIGIN")
                 .Alias(nameof(LlmServerOptions.ShutdownTimeoutSeconds), "--shutdown-timeout")

@@ -3,7 +3,7 @@ using KServe.Node.Hosting;
 namespace KServe.Node.LlmServer.Metrics;
 
 /// <summary>A point-in-time view of the engine for the gauges.</summary>
-internal readonly record struct EngineGauges(int Running, int Waiting, double KvCacheUsage);
+internal readonly record struct EngineGauges(int Running, int Waiting, double KvCacheUsage, long Preemptions = 0);
 
 /// <summary>
 /// vLLM-compatible metric families (<c>vllm:*</c>), labelled with the served model name, so that dashboards,
@@ -22,6 +22,13 @@ internal sealed class VllmMetrics : IMetricsExposition
     internal static readonly double[] E2eBuckets =
         [0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0];
 
+    /// <summary>vLLM's request-phase buckets (queue, prefill, decode).</summary>
+    internal static readonly double[] PhaseBuckets =
+        [0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0];
+
+    internal static readonly double[] TpotBuckets =
+        [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0];
+
     private readonly string _modelName;
     private readonly Func<EngineGauges> _gauges;
     private long _promptTokens;
@@ -38,6 +45,27 @@ internal sealed class VllmMetrics : IMetricsExposition
         Ttft = new Histogram(TtftBuckets);
         Itl = new Histogram(ItlBuckets);
         E2e = new Histogram(E2eBuckets);
+        Tpot = new Histogram(TpotBuckets);
+        Queue = new Histogram(PhaseBuckets);
+        Prefill = new Histogram(PhaseBuckets);
+        Decode = new Histogram(PhaseBuckets);
+    }
+
+    public Histogram Tpot { get; }
+    public Histogram Queue { get; }
+    public Histogram Prefill { get; }
+    public Histogram Decode { get; }
+
+    /// <summary>Records the engine's phase timings of a finished request (its first choice's).</summary>
+    public void Phases(double queueSeconds, double prefillSeconds, double decodeSeconds, int generatedTokens)
+    {
+        Queue.Observe(queueSeconds);
+        Prefill.Observe(prefillSeconds);
+        Decode.Observe(decodeSeconds);
+        if (generatedTokens > 1)
+        {
+            Tpot.Observe(decodeSeconds / (generatedTokens - 1));
+        }
     }
 
     public Histogram Ttft { get; }
@@ -68,6 +96,10 @@ internal sealed class VllmMetrics : IMetricsExposition
             .Sample("vllm:num_requests_waiting", labels, g.Waiting);
         writer.Family("vllm:kv_cache_usage_perc", "gauge", "KV-cache usage. 1 means 100 percent usage.")
             .Sample("vllm:kv_cache_usage_perc", labels, g.KvCacheUsage);
+        // The name before vLLM 0.10; EPP, KEDA and HPA configurations written then still read it.
+        writer.Family("vllm:gpu_cache_usage_perc", "gauge", "GPU KV-cache usage. 1 means 100 percent usage.")
+            .Sample("vllm:gpu_cache_usage_perc", labels, g.KvCacheUsage);
+        Counter(writer, "vllm:num_preemptions", "Cumulative number of preemption from the engine.", labels, g.Preemptions);
         Counter(writer, "vllm:prefix_cache_queries", "Prefix cache queries, in terms of number of queried tokens.", labels, Interlocked.Read(ref _prefixQueries));
         Counter(writer, "vllm:prefix_cache_hits", "Prefix cache hits, in terms of number of cached tokens.", labels, Interlocked.Read(ref _prefixHits));
         Counter(writer, "vllm:prompt_tokens", "Number of prefill tokens processed.", labels, Interlocked.Read(ref _promptTokens));
@@ -83,6 +115,11 @@ internal sealed class VllmMetrics : IMetricsExposition
         Ttft.Write(writer, "vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.", labels);
         Itl.Write(writer, "vllm:inter_token_latency_seconds", "Histogram of inter-token latency in seconds.", labels);
         E2e.Write(writer, "vllm:e2e_request_latency_seconds", "Histogram of end to end request latency in seconds.", labels);
+        Tpot.Write(writer, "vllm:time_per_output_token_seconds", "Histogram of time per output token in seconds.", labels);
+        Tpot.Write(writer, "vllm:request_time_per_output_token_seconds", "Histogram of time_per_output_token_seconds per request.", labels);
+        Queue.Write(writer, "vllm:request_queue_time_seconds", "Histogram of time spent in WAITING phase for request.", labels);
+        Prefill.Write(writer, "vllm:request_prefill_time_seconds", "Histogram of time spent in PREFILL phase for request.", labels);
+        Decode.Write(writer, "vllm:request_decode_time_seconds", "Histogram of time spent in DECODE phase for request.", labels);
     }
 
     private static void Counter(PrometheusText writer, string name, string help, KeyValuePair<string, string>[] labels, long value) =>

@@ -21,7 +21,7 @@ internal static class Endpoints
             g.MapPost("/chat/completions", (HttpContext ctx, GenerationEndpoints e) => e.ChatAsync(ctx));
             g.MapPost("/completions", (HttpContext ctx, GenerationEndpoints e) => e.CompletionsAsync(ctx));
             g.MapGet("/models", ListModels);
-            g.MapGet("/models/{id}", GetModel);
+            g.MapGet("/models/{**id}", GetModel); // served names such as org/model hold slashes
             g.MapPost("/embeddings", EmbeddingsAsync);
         }
         app.MapPost("/tokenize", TokenizeAsync);
@@ -101,15 +101,27 @@ internal static class Endpoints
         {
             throw ApiException.Invalid("input", "'input' may hold at most 2048 items.");
         }
-        if (root.TryGetProperty("encoding_format", out var fmt) && fmt.ValueKind == JsonValueKind.String && fmt.GetString() is not ("float" or null))
-        {
-            throw ApiException.Invalid("encoding_format", "Only 'float' encoding is supported.");
-        }
+        var base64 = EncodingFormat(root);
+        var dimensions = root.TryGetProperty("dimensions", out var dim) && dim.ValueKind != JsonValueKind.Null
+            ? dim.ValueKind == JsonValueKind.Number && dim.TryGetInt32(out var d) && d > 0 ? d : throw ApiException.WrongType("dimensions", "a positive integer")
+            : (int?)null;
         gen.CheckModel(model);
         var engine = s.Engine;
         if (!engine.Model.SupportsEmbeddings)
         {
             throw ApiException.Invalid("model", $"The model `{s.ServedName}` does not support embeddings (it has no pooling; start it with embeddings enabled on a model that pools).");
+        }
+        if (dimensions is { } wanted && wanted != engine.Model.EmbeddingSize)
+        {
+            var allowed = gen.Options.MatryoshkaDimensions;
+            if (allowed.Count == 0)
+            {
+                throw ApiException.Invalid("dimensions", $"The model `{s.ServedName}` does not support Matryoshka truncation: 'dimensions' can only be its embedding size {engine.Model.EmbeddingSize} (start the server with --matryoshka-dimensions for a model trained for it).");
+            }
+            if (!allowed.Contains(wanted) || wanted > engine.Model.EmbeddingSize)
+            {
+                throw ApiException.Invalid("dimensions", $"'dimensions' {wanted} is not supported by `{s.ServedName}`; it supports {string.Join(", ", allowed.Where(a => a < engine.Model.EmbeddingSize).Append(engine.Model.EmbeddingSize).Distinct().Order())}.");
+            }
         }
         var inputs = texts.Select(t => engine.Tokenize(t, addSpecial: true, parseSpecial: false)).Concat(tokenInputs).ToList();
         foreach (var t in inputs)
@@ -136,10 +148,63 @@ internal static class Endpoints
                 throw ApiException.Invalid("input", e.Message);
             }
         }
+        if (dimensions is { } size && size < engine.Model.EmbeddingSize)
+        {
+            vectors = vectors.Select(v => Truncated(v, size)).ToArray();
+        }
         var total = inputs.Sum(t => t.Length);
+        var usage = new EmbeddingUsage(total, total);
+        if (base64)
+        {
+            await HttpHelpers.WriteJsonAsync(ctx, 200,
+                new EmbeddingListBase64("list", vectors.Select((v, i) => new EmbeddingItemBase64("embedding", i, Base64(v))).ToArray(), s.ServedName, usage),
+                ApiJsonContext.Wire.EmbeddingListBase64).ConfigureAwait(false);
+            return;
+        }
         await HttpHelpers.WriteJsonAsync(ctx, 200,
-            new EmbeddingList("list", vectors.Select((v, i) => new EmbeddingItem("embedding", i, v)).ToArray(), s.ServedName, new EmbeddingUsage(total, total)),
+            new EmbeddingList("list", vectors.Select((v, i) => new EmbeddingItem("embedding", i, v)).ToArray(), s.ServedName, usage),
             ApiJsonContext.Wire.EmbeddingList).ConfigureAwait(false);
+    }
+
+    /// <summary>OpenAI's two encodings; the SDKs ask for base64 unless told otherwise.</summary>
+    private static bool EncodingFormat(JsonElement root)
+    {
+        if (!root.TryGetProperty("encoding_format", out var fmt) || fmt.ValueKind == JsonValueKind.Null)
+        {
+            return false;
+        }
+        return fmt.ValueKind == JsonValueKind.String ? fmt.GetString() switch
+        {
+            "float" => false,
+            "base64" => true,
+            _ => throw ApiException.Invalid("encoding_format", "'encoding_format' must be 'float' or 'base64'."),
+        } : throw ApiException.WrongType("encoding_format", "a string");
+    }
+
+    /// <summary>A Matryoshka vector cut to its first <paramref name="size"/> components and normalised again (as vLLM does).</summary>
+    internal static float[] Truncated(float[] v, int size)
+    {
+        var cut = v.AsSpan(0, size).ToArray();
+        var norm = Math.Sqrt(cut.Sum(x => (double)x * x));
+        if (norm > 0)
+        {
+            for (var i = 0; i < cut.Length; i++)
+            {
+                cut[i] = (float)(cut[i] / norm);
+            }
+        }
+        return cut;
+    }
+
+    /// <summary>The float32 values as little-endian bytes, base64 (what OpenAI sends and its SDKs decode).</summary>
+    internal static string Base64(float[] v)
+    {
+        var bytes = new byte[v.Length * sizeof(float)];
+        for (var i = 0; i < v.Length; i++)
+        {
+            System.Buffers.Binary.BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(i * sizeof(float)), v[i]);
+        }
+        return Convert.ToBase64String(bytes);
     }
 
     private static int[] ReadTokens(JsonElement array, string param)
@@ -207,9 +272,7 @@ internal static class Endpoints
     {
         using var doc = await ReadJsonAsync(ctx).ConfigureAwait(false);
         var request = GenerationRequestParser.ParseChat(doc.RootElement);
-        var addGenerationPrompt = Bool(doc.RootElement, "add_generation_prompt") ?? true;
-        var engine = s.Engine;
-        var prompt = GenerationEndpoints.RenderChat(s, engine, request.Messages!, request.Tools, addGenerationPrompt);
+        var prompt = GenerationEndpoints.RenderChat(s, s.Engine, request, s.ChatTemplateKwargs);
         await HttpHelpers.WriteJsonAsync(ctx, 200, new ApplyTemplateResponse(prompt), ApiJsonContext.Wire.ApplyTemplateResponse).ConfigureAwait(false);
     }
 

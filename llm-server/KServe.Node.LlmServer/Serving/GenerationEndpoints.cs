@@ -20,6 +20,8 @@ internal sealed class GenerationEndpoints(ModelService service, IOptions<LlmServ
     private const string Fingerprint = "kserve-node";
     private readonly LlmServerOptions _options = options.Value;
 
+    internal LlmServerOptions Options => _options;
+
     private sealed class ChoiceState
     {
         public StringBuilder Text { get; } = new();
@@ -28,10 +30,17 @@ internal sealed class GenerationEndpoints(ModelService service, IOptions<LlmServ
         public FinishedEvent? Finished { get; set; }
         public ToolCallStreamer? Tools { get; set; }
         public ErrorEvent? Error { get; set; }
+
+        /// <summary>Set on the first choice once the request's metrics are recorded.</summary>
+        public bool Recorded { get; set; }
     }
 
     /// <summary>What a prepared request needs to answer; <c>ToolFormat</c> is set when the output is searched for tool calls (chat, tools given, tool_choice not "none").</summary>
-    private sealed record Prepared(ParsedRequest Request, LlamaEngine Engine, GenerationRequest Generation, string PromptText, bool Chat, ToolCallFormat? ToolFormat = null);
+    private sealed record Prepared(ParsedRequest Request, LlamaEngine Engine, GenerationRequest Generation, string PromptText, bool Chat, ToolCallFormat? ToolFormat = null)
+    {
+        /// <summary>The prompt's own logprobs, for legacy completions with echo and logprobs.</summary>
+        public LegacyLogprobs? EchoLogprobs { get; set; }
+    }
 
     public Task ChatAsync(HttpContext ctx) => RunAsync(ctx, chat: true);
 
@@ -47,10 +56,26 @@ internal sealed class GenerationEndpoints(ModelService service, IOptions<LlmServ
             request = chat ? GenerationRequestParser.ParseChat(doc.RootElement) : GenerationRequestParser.ParseCompletion(doc.RootElement);
         }
         CheckModel(request.Model);
+        if (request.UnknownFields.Count > 0)
+        {
+            Log.UnknownFields(logger, string.Join(", ", request.UnknownFields));
+        }
         var engine = service.Engine;
         using var lease = service.Enter();
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted, service.ShutdownToken);
         var prepared = Prepare(request, engine, chat, cts.Token);
+        if (!chat && request.Echo && request.Logprobs)
+        {
+            prepared.EchoLogprobs = PromptLogprobs(engine, prepared.Generation.PromptTokens,
+                await engine.ScorePromptAsync(prepared.Generation.PromptTokens, request.TopLogprobs, cts.Token).ConfigureAwait(false));
+        }
+        var id = (chat ? "chatcmpl-" : "cmpl-") + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
+        var created = time.GetUtcNow().ToUnixTimeSeconds();
+        if (prepared.Generation.MaxTokens == 0)
+        {
+            await EchoOnlyAsync(ctx, prepared, id, created, start, cts.Token).ConfigureAwait(false);
+            return;
+        }
         GenerationHandle handle;
         try
         {
@@ -72,8 +97,6 @@ internal sealed class GenerationEndpoints(ModelService service, IOptions<LlmServ
         {
             throw ApiException.Invalid(e.ParamName ?? GrammarParam(prepared), e.Message);
         }
-        var id = (chat ? "chatcmpl-" : "cmpl-") + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
-        var created = time.GetUtcNow().ToUnixTimeSeconds();
         if (request.Stream)
         {
             await StreamAsync(ctx, prepared, handle, id, created, start, cts.Token).ConfigureAwait(false);
@@ -96,23 +119,33 @@ internal sealed class GenerationEndpoints(ModelService service, IOptions<LlmServ
         }
     }
 
-    /// <summary>Renders the chat template for the messages (HF conventions); template errors are the request's fault.</summary>
-    internal static string RenderChat(ModelService service, LlamaEngine engine, IReadOnlyList<ChatMessage> messages, JsonArray? tools, bool addGenerationPrompt)
+    /// <summary>Renders the chat template for the request (HF conventions); template errors are the request's fault.</summary>
+    internal static string RenderChat(ModelService service, LlamaEngine engine, ParsedRequest request, JsonObject? serverKwargs)
     {
         var template = service.ChatTemplate ?? throw ApiException.NotReady();
-        var msgArray = new JsonArray(messages.Select(m => (JsonNode)m.Raw.DeepClone()).ToArray());
-        var context = new JsonObject
+        JsonObject? variables = null;
+        if (serverKwargs is not null || request.ChatTemplateKwargs is not null)
         {
-            ["messages"] = msgArray,
-            ["add_generation_prompt"] = addGenerationPrompt,
-            ["bos_token"] = engine.Model.BosToken,
-            ["eos_token"] = engine.Model.EosToken,
-            ["tools"] = tools?.DeepClone() ?? new JsonArray(),
-        };
+            variables = new JsonObject();
+            foreach (var source in new[] { serverKwargs, request.ChatTemplateKwargs })
+            {
+                foreach (var (k, v) in source ?? [])
+                {
+                    variables[k] = v?.DeepClone();
+                }
+            }
+        }
+        var input = new ChatPromptInput(
+            new JsonArray(request.Messages!.Select(m => (JsonNode)m.Raw.DeepClone()).ToArray()),
+            request.Tools,
+            request.AddGenerationPrompt,
+            request.ContinueFinalMessage,
+            engine.Model.BosToken,
+            engine.Model.EosToken,
+            variables);
         try
         {
-            using var doc = System.Text.Json.JsonDocument.Parse(context.ToJsonString());
-            return template.Render(doc.RootElement);
+            return template.Render(input);
         }
         catch (JinjaException e)
         {
@@ -127,15 +160,27 @@ internal sealed class GenerationEndpoints(ModelService service, IOptions<LlmServ
         int[] tokens;
         if (chat)
         {
-            promptText = RenderChat(service, engine, request.Messages!, request.Tools, addGenerationPrompt: true);
+            promptText = RenderChat(service, engine, request, service.ChatTemplateKwargs);
             // Templates usually write the BOS token themselves; add it only when they did not.
             var addSpecial = info.AddBos && !(info.BosToken.Length > 0 && promptText.StartsWith(info.BosToken, StringComparison.Ordinal));
             tokens = engine.Tokenize(promptText, addSpecial, parseSpecial: true);
         }
         else
         {
-            promptText = request.Prompt!;
-            tokens = engine.Tokenize(promptText, addSpecial: true, parseSpecial: true);
+            if (request.PromptTokens is { } ids)
+            {
+                foreach (var t in ids.Where(t => t >= info.VocabSize))
+                {
+                    throw ApiException.Invalid("prompt", $"Token id {t} in 'prompt' is outside the vocabulary (size {info.VocabSize}).");
+                }
+                tokens = ids;
+                promptText = engine.Detokenize(ids);
+            }
+            else
+            {
+                promptText = request.Prompt!;
+                tokens = engine.Tokenize(promptText, addSpecial: true, parseSpecial: true);
+            }
         }
         if (tokens.Length == 0)
         {
@@ -158,6 +203,10 @@ internal sealed class GenerationEndpoints(ModelService service, IOptions<LlmServ
                 throw ApiException.ContextExceeded(info.ContextSize, tokens.Length, 1);
             }
             maxTokens = Math.Min(room, _options.DefaultMaxTokens);
+        }
+        foreach (var token in request.StopTokenIds.Where(t => t >= info.VocabSize))
+        {
+            throw ApiException.Invalid("stop_token_ids", $"Token id {token} in 'stop_token_ids' is outside the vocabulary (size {info.VocabSize}).");
         }
         foreach (var token in request.LogitBias.Keys)
         {
@@ -203,6 +252,10 @@ internal sealed class GenerationEndpoints(ModelService service, IOptions<LlmServ
             TopP = topP,
             TopK = request.TopK is > 0 ? request.TopK.Value : 0,
             MinP = request.MinP ?? 0,
+            TypicalP = request.TypicalP,
+            RepetitionPenalty = request.RepetitionPenalty,
+            // OpenAI and vLLM count the whole output for presence and frequency, not a recent window.
+            PenaltyLastN = maxTokens,
             Seed = request.Seed is { } seed ? unchecked((uint)seed) : null,
             PresencePenalty = request.PresencePenalty,
             FrequencyPenalty = request.FrequencyPenalty,
@@ -211,7 +264,7 @@ internal sealed class GenerationEndpoints(ModelService service, IOptions<LlmServ
         var topLogprobs = request.Logprobs ? request.TopLogprobs : -1;
         // As vLLM turns off skip_special_tokens for tool parsing: some models write their call markers as control tokens.
         var generation = new GenerationRequest(tokens, sampling, maxTokens, request.Stop, request.N, topLogprobs, grammar, request.IgnoreEos,
-            RenderSpecialTokens: toolFormat is not null, CancellationToken: ct);
+            RenderSpecialTokens: toolFormat is not null, CancellationToken: ct, MinTokens: Math.Min(request.MinTokens, maxTokens), StopTokenIds: request.StopTokenIds);
         return new Prepared(request, engine, generation, promptText, chat, toolFormat);
     }
 
@@ -248,9 +301,19 @@ internal sealed class GenerationEndpoints(ModelService service, IOptions<LlmServ
 
     private void RecordMetrics(ChoiceState[] states, long start)
     {
+        // Once per request: a stream that ends while its usage chunk or [DONE] is written lands here twice.
+        if (states.Length == 0 || states[0].Recorded)
+        {
+            return;
+        }
+        states[0].Recorded = true;
+        if (states[0].Finished is { } timed)
+        {
+            service.Metrics.Phases(timed.QueueSeconds, timed.PrefillSeconds, timed.DecodeSeconds, timed.CompletionTokens);
+        }
         var usage = MakeUsage(states);
         var reason = states[0].Finished is { } f ? MetricReason(f.Reason) : "abort";
-        service.Metrics.RequestFinished(usage.PromptTokens, usage.PromptTokensDetails.CachedTokens, usage.CompletionTokens, reason);
+        service.Metrics.RequestFinished(usage.PromptTokens, usage.PromptTokensDetails?.CachedTokens ?? 0, usage.CompletionTokens, reason);
         service.Metrics.E2e.Observe(Stopwatch.GetElapsedTime(start).TotalSeconds);
     }
 
@@ -356,17 +419,81 @@ internal sealed class GenerationEndpoints(ModelService service, IOptions<LlmServ
         {
             var prefix = p.Request.Echo ? p.PromptText : "";
             var choices = states.Select((s, i) => new CompletionChoice(i, prefix + s.Text,
-                p.Request.Logprobs ? LegacyOf(s, prefix.Length) : null, Reason(s.Finished!.Reason))).ToArray();
+                p.Request.Logprobs ? LegacyOf(s, prefix.Length, p.EchoLogprobs) : null, Reason(s.Finished!.Reason))).ToArray();
             await HttpHelpers.WriteJsonAsync(ctx, 200, new TextCompletion(id, "text_completion", created, service.ServedName, Fingerprint, choices, usage),
                 ApiJsonContext.Wire.TextCompletion).ConfigureAwait(false);
         }
     }
 
-    private static LegacyLogprobs LegacyOf(ChoiceState s, int offset) => new(
-        [.. s.Legacy.Select(l => l.Token)],
-        [.. s.Legacy.Select(l => l.Logprob)],
-        [.. s.Legacy.Select(l => l.Top)],
-        [.. s.Legacy.Select(l => l.Offset + offset)]);
+    private static LegacyLogprobs LegacyOf(ChoiceState s, int offset, LegacyLogprobs? echo = null) => new(
+        [.. echo?.Tokens ?? [], .. s.Legacy.Select(l => l.Token)],
+        [.. echo?.TokenLogprobs ?? [], .. s.Legacy.Select(l => (float?)l.Logprob)],
+        [.. echo?.TopLogprobs ?? [], .. s.Legacy.Select(l => (Dictionary<string, float>?)l.Top)],
+        [.. echo?.TextOffset ?? [], .. s.Legacy.Select(l => l.Offset + offset)]);
+
+    /// <summary>
+    /// The prompt's tokens with their logprobs as OpenAI's legacy echo gives them: the first token has none, each
+    /// later one its log-probability given the tokens before it; the alternatives include the token itself.
+    /// </summary>
+    private static LegacyLogprobs PromptLogprobs(LlamaEngine engine, int[] tokens, PromptTokenLogprob[] scored)
+    {
+        var texts = new string[tokens.Length];
+        var offsets = new int[tokens.Length];
+        var lps = new float?[tokens.Length];
+        var tops = new Dictionary<string, float>?[tokens.Length];
+        var offset = 0;
+        for (var i = 0; i < tokens.Length; i++)
+        {
+            texts[i] = engine.TokenText(tokens[i], special: false);
+            offsets[i] = offset;
+            offset += texts[i].Length;
+            if (i == 0)
+            {
+                continue;
+            }
+            var s = scored[i - 1];
+            lps[i] = s.Logprob;
+            var top = new Dictionary<string, float>(StringComparer.Ordinal);
+            foreach (var a in s.Top)
+            {
+                top.TryAdd(a.Text, a.Logprob);
+            }
+            if (s.Top.Count > 0)
+            {
+                top.TryAdd(texts[i], s.Logprob);
+            }
+            tops[i] = top;
+        }
+        return new LegacyLogprobs(texts, lps, tops, offsets);
+    }
+
+    /// <summary>max_tokens 0: nothing to generate; the answer is the echoed prompt (and its logprobs), streamed or not.</summary>
+    private async Task EchoOnlyAsync(HttpContext ctx, Prepared p, string id, long created, long start, CancellationToken ct)
+    {
+        var text = p.Request.Echo ? p.PromptText : "";
+        var prompt = p.Generation.PromptTokens.Length;
+        var usage = new Usage(prompt, 0, prompt, new PromptTokensDetails(0));
+        var choices = Enumerable.Range(0, p.Request.N).Select(i => new CompletionChoice(i, text, p.EchoLogprobs, "length")).ToArray();
+        service.Metrics.RequestFinished(prompt, 0, 0, "length");
+        service.Metrics.E2e.Observe(Stopwatch.GetElapsedTime(start).TotalSeconds);
+        if (!p.Request.Stream)
+        {
+            await HttpHelpers.WriteJsonAsync(ctx, 200, new TextCompletion(id, "text_completion", created, service.ServedName, Fingerprint, choices, usage),
+                ApiJsonContext.Wire.TextCompletion).ConfigureAwait(false);
+            return;
+        }
+        using var sse = new SseWriter(ctx.Response);
+        await sse.StartAsync(ct).ConfigureAwait(false);
+        foreach (var c in choices)
+        {
+            await sse.WriteAsync(new TextCompletion(id, "text_completion", created, service.ServedName, Fingerprint, [c], null), ApiJsonContext.Wire.TextCompletion, ct).ConfigureAwait(false);
+        }
+        if (p.Request.IncludeUsage)
+        {
+            await sse.WriteAsync(new TextCompletion(id, "text_completion", created, service.ServedName, Fingerprint, [], usage), ApiJsonContext.Wire.TextCompletion, ct).ConfigureAwait(false);
+        }
+        await sse.WriteDoneAsync(ct).ConfigureAwait(false);
+    }
 
     private async Task StreamAsync(HttpContext ctx, Prepared p, GenerationHandle handle, string id, long created, long start, CancellationToken ct)
     {
@@ -382,6 +509,8 @@ internal sealed class GenerationEndpoints(ModelService service, IOptions<LlmServ
         var pinger = PingAsync(sse, () => Volatile.Read(ref lastWrite), pingStop.Token);
         long last = 0;
         var first = true;
+        var generated = 0;
+        var promptTokens = p.Generation.PromptTokens.Length;
         try
         {
             if (p.Chat)
@@ -390,6 +519,15 @@ internal sealed class GenerationEndpoints(ModelService service, IOptions<LlmServ
                 {
                     await sse.WriteAsync(new ChatCompletionChunk(id, "chat.completion.chunk", created, model, Fingerprint,
                         [new ChatChunkChoice(i, new ChatDelta("assistant", ""), null, null)], null), ApiJsonContext.Wire.ChatCompletionChunk, ct).ConfigureAwait(false);
+                }
+            }
+            if (!p.Chat && p.Request.Echo)
+            {
+                // Echo streams too: each choice opens with the prompt (and its logprobs), as the non-streamed answer does.
+                for (var i = 0; i < states.Length; i++)
+                {
+                    await sse.WriteAsync(new TextCompletion(id, "text_completion", created, model, Fingerprint,
+                        [new CompletionChoice(i, p.PromptText, p.EchoLogprobs, null)], null), ApiJsonContext.Wire.TextCompletion, ct).ConfigureAwait(false);
                 }
             }
             await foreach (var ev in handle.Events.ReadAllAsync(ct).ConfigureAwait(false))
@@ -403,6 +541,11 @@ internal sealed class GenerationEndpoints(ModelService service, IOptions<LlmServ
                     case TokenEvent t:
                         {
                             var s = states[t.Choice];
+                            if (t.TokenId >= 0)
+                            {
+                                generated++;
+                            }
+                            var running = p.Request.ContinuousUsage ? new Usage(promptTokens, generated, promptTokens + generated, null) : null;
                             var hasLogprob = p.Request.Logprobs && (p.Chat ? s.Logprobs.Count > logprobsBefore : s.Legacy.Count > legacyBefore);
                             // With tools, text that may start a call is held back until the choice ends.
                             var text = s.Tools?.Push(t.Text) ?? t.Text;
@@ -414,13 +557,13 @@ internal sealed class GenerationEndpoints(ModelService service, IOptions<LlmServ
                             {
                                 var lp = hasLogprob ? new ChoiceLogprobs([s.Logprobs[^1]]) : null;
                                 await sse.WriteAsync(new ChatCompletionChunk(id, "chat.completion.chunk", created, model, Fingerprint,
-                                    [new ChatChunkChoice(t.Choice, new ChatDelta(null, text), lp, null)], null), ApiJsonContext.Wire.ChatCompletionChunk, ct).ConfigureAwait(false);
+                                    [new ChatChunkChoice(t.Choice, new ChatDelta(null, text), lp, null)], running), ApiJsonContext.Wire.ChatCompletionChunk, ct).ConfigureAwait(false);
                             }
                             else
                             {
-                                var lp = hasLogprob ? new LegacyLogprobs([s.Legacy[^1].Token], [s.Legacy[^1].Logprob], [s.Legacy[^1].Top], [textBefore]) : null;
+                                var lp = hasLogprob ? new LegacyLogprobs([s.Legacy[^1].Token], [s.Legacy[^1].Logprob], [s.Legacy[^1].Top], [textBefore + (p.Request.Echo ? p.PromptText.Length : 0)]) : null;
                                 await sse.WriteAsync(new TextCompletion(id, "text_completion", created, model, Fingerprint,
-                                    [new CompletionChoice(t.Choice, t.Text, lp, null)], null), ApiJsonContext.Wire.TextCompletion, ct).ConfigureAwait(false);
+                                    [new CompletionChoice(t.Choice, t.Text, lp, null)], running), ApiJsonContext.Wire.TextCompletion, ct).ConfigureAwait(false);
                             }
                             break;
                         }

@@ -55,6 +55,7 @@ internal sealed class ModelService : BackgroundService
             ? Path.GetFileNameWithoutExtension(ModelPath)
             : _options.ServedModelName;
         Created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        ChatTemplateKwargs = LlmServerApp.ParseTemplateKwargs(_options.ChatTemplateKwargs);
         Metrics = new VllmMetrics(ServedName, () =>
         {
             var e = _engine;
@@ -63,17 +64,21 @@ internal sealed class ModelService : BackgroundService
                 return default;
             }
             var s = e.Stats;
-            return new EngineGauges(s.Running, s.Waiting, s.KvCellsTotal > 0 ? (double)s.KvCellsUsed / s.KvCellsTotal : 0);
+            // As vLLM counts it: blocks of cached prefixes nobody uses are free (a new request evicts them).
+            return new EngineGauges(s.Running, s.Waiting, s.KvCellsTotal > 0 ? (double)Math.Max(0, s.KvCellsUsed - s.KvCellsReclaimable) / s.KvCellsTotal : 0, s.Preemptions);
         });
     }
 
     public string ModelPath { get; }
     public string ServedName { get; }
+
+    /// <summary>Server-wide chat template variables (<c>--chat-template-kwargs</c>).</summary>
+    public System.Text.Json.Nodes.JsonObject? ChatTemplateKwargs { get; }
     public long Created { get; }
     public VllmMetrics Metrics { get; }
     public ModelState State => _state;
     public string? FailureReason { get; private set; }
-    public JinjaTemplate? ChatTemplate { get; private set; }
+    public ChatPrompt? ChatTemplate { get; private set; }
 
     /// <summary>The tool call format: <c>--tool-call-parser</c>, or detected from the chat template.</summary>
     public Api.ToolCallFormat ToolFormat { get; private set; }
@@ -117,7 +122,7 @@ internal sealed class ModelService : BackgroundService
             var templateSource = _options.ChatTemplateFile is { Length: > 0 } file
                 ? await File.ReadAllTextAsync(file, stoppingToken).ConfigureAwait(false)
                 : engine.Model.ChatTemplate;
-            ChatTemplate = LoadTemplate(templateSource);
+            ChatTemplate = new ChatPrompt(LoadTemplate(templateSource));
             var named = Api.ToolCallParser.Names.TryGetValue(_options.ToolCallParser, out var format);
             ToolFormat = named ? format : Api.ToolCallParser.Detect(templateSource);
             Log.ToolFormat(_logger, Api.ToolCallParser.Name(ToolFormat), named ? "--tool-call-parser" : "detected from the chat template");
@@ -136,6 +141,8 @@ internal sealed class ModelService : BackgroundService
             _state = ModelState.Failed;
             Log.LoadFailed(_logger, e.Message, e);
             _loaded.TrySetException(e);
+            // One model per process: nothing left to serve, so the process ends (LlmServerApp.RunAsync reports why).
+            _lifetime.StopApplication();
         }
     }
 

@@ -334,6 +334,11 @@ internal sealed partial class JinjaInterpreter
         {
             return new JinjaString(operand.ToJson(JinjaValue.DefaultJson));
         }
+        if (operand is JinjaUndefined && name == "length")
+        {
+            // jinja2: len(Undefined) is 0.
+            return new JinjaInteger(0);
+        }
         switch (operand)
         {
             case JinjaArray arr:

@@ -592,6 +592,12 @@ internal sealed partial class JinjaInterpreter
         {
             iterable = Evaluate(node.Iterable, scope);
         }
+        // Python's jinja2 (what transformers runs) and llama.cpp iterate an undefined value as an empty sequence:
+        // tool-use templates loop over `tools` without a guard, and a chat without tools leaves it undefined.
+        if (iterable is JinjaUndefined)
+        {
+            iterable = new JinjaArray([]);
+        }
         if (iterable is not (JinjaArray or JinjaObject))
         {
             throw new JinjaException($"Expected iterable or object type in for loop: got {iterable.TypeName}");

@@ -11,17 +11,27 @@ namespace KServe.Node.LlmServer.Tests.Templates;
 /// </summary>
 public sealed class ChatTemplateReferenceTests(ITestOutputHelper output)
 {
-    // Conversations rendered with each template: HF conventions (bos/eos tokens, tools empty or one function).
+    // Conversations rendered with each template: HF conventions (bos/eos tokens, no tools or one function).
     internal static JsonArray Cases()
     {
         static JsonObject Msg(string role, string content) => new() { ["role"] = role, ["content"] = content };
-        static JsonObject Ctx(JsonArray messages, bool addGenerationPrompt, JsonArray? tools = null) => new()
+        // No tools variable at all when a conversation has none, as the server renders it (an empty list would
+        // make Llama 3.x and Mistral templates write their tool instructions).
+        static JsonObject Ctx(JsonArray messages, bool addGenerationPrompt, JsonArray? tools = null)
+        {
+            var ctx = Base(messages, addGenerationPrompt);
+            if (tools is not null)
+            {
+                ctx["tools"] = tools;
+            }
+            return ctx;
+        }
+        static JsonObject Base(JsonArray messages, bool addGenerationPrompt) => new()
         {
             ["messages"] = messages,
             ["add_generation_prompt"] = addGenerationPrompt,
             ["bos_token"] = "<s>",
             ["eos_token"] = "</s>",
-            ["tools"] = tools ?? [],
         };
         var weather = JsonNode.Parse("""
             {"type":"function","function":{"name":"get_weather","description":"Current weather in a city.",
