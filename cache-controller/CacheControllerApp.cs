@@ -64,26 +64,16 @@ internal static class CacheControllerApp
         configure?.Invoke(builder);
 
         var options = builder.Configuration.GetSection(CacheControllerOptions.Section).Get<CacheControllerOptions>() ?? new CacheControllerOptions();
-        var metrics = Daemon.ParseEndpoint("--metrics-addr", options.MetricsAddr);
-        var probes = options.HealthProbeAddr.Length > 0 ? Daemon.ParseEndpoint("--health-probe-addr", options.HealthProbeAddr) : null;
+        var listeners = Daemon.ControllerListeners(options.MetricsAddr, options.HealthProbeAddr);
         var webhook = new IPEndPoint(IPAddress.TryParse(options.WebhookAddress, out var ip) ? ip
             : throw new CliException($"--webhook-address must be an IP address, got '{options.WebhookAddress}'"), options.WebhookPort);
-        Daemon.EnsurePortFree("--metrics-addr", metrics);
-        if (probes is not null)
-        {
-            Daemon.EnsurePortFree("--health-probe-addr", probes);
-        }
         if (options.EnableWebhooks)
         {
             Daemon.EnsurePortFree("--webhook-port", webhook);
         }
         if (client is null)
         {
-            client = KubeConnection.TryCreate(options.Kubeconfig, out var c, out var problem) ? c! : throw new StartupException(problem);
-            if (!KubeConnection.TryReach(client, TimeSpan.FromSeconds(10), out problem))
-            {
-                throw new StartupException(problem);
-            }
+            client = KubeConnection.TryConnect(options.Kubeconfig, TimeSpan.FromSeconds(10), out var c, out var problem) ? c! : throw new StartupException(problem);
         }
         var services = builder.Services;
         services.TryAddSingleton(TimeProvider.System);
@@ -135,10 +125,9 @@ internal static class CacheControllerApp
 
         builder.WebHost.ConfigureKestrel(k =>
         {
-            k.Listen(metrics);
-            if (probes is not null)
+            foreach (var endpoint in listeners)
             {
-                k.Listen(probes);
+                k.Listen(endpoint);
             }
             if (certificate is not null)
             {

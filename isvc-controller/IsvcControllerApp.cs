@@ -28,22 +28,12 @@ internal static class IsvcControllerApp
         builder.AddServiceDefaults("isvc-controller");
         builder.Services.AddValidatedOptions<IsvcControllerOptions>(builder.Configuration, IsvcControllerOptions.Section);
         var options = builder.Configuration.GetSection(IsvcControllerOptions.Section).Get<IsvcControllerOptions>() ?? new IsvcControllerOptions();
-        var metrics = Daemon.ParseEndpoint("--metrics-addr", options.MetricsAddr);
-        var probes = options.HealthProbeAddr.Length > 0 ? Daemon.ParseEndpoint("--health-probe-addr", options.HealthProbeAddr) : null;
-        Daemon.EnsurePortFree("--metrics-addr", metrics);
-        if (probes is not null)
-        {
-            Daemon.EnsurePortFree("--health-probe-addr", probes);
-        }
+        var listeners = Daemon.ControllerListeners(options.MetricsAddr, options.HealthProbeAddr);
         if (options.WebhookPort > 0)
         {
             Daemon.EnsurePortFree("--webhook-port", "0.0.0.0", options.WebhookPort);
         }
-        var client = KubeConnection.TryCreate(options.Kubeconfig, out var c, out var problem) ? c! : throw new StartupException(problem);
-        if (!KubeConnection.TryReach(client, TimeSpan.FromSeconds(10), out problem))
-        {
-            throw new StartupException(problem);
-        }
+        var client = KubeConnection.TryConnect(options.Kubeconfig, TimeSpan.FromSeconds(10), out var c, out var problem) ? c! : throw new StartupException(problem);
 
         builder.Services.AddSingleton(client);
         builder.Services.AddSingleton(TimeProvider.System);
@@ -66,10 +56,9 @@ internal static class IsvcControllerApp
             : null;
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
-            kestrel.Listen(metrics);
-            if (probes is not null)
+            foreach (var endpoint in listeners)
             {
-                kestrel.Listen(probes);
+                kestrel.Listen(endpoint);
             }
             if (certificate is not null)
             {

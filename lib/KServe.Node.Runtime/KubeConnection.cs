@@ -47,6 +47,25 @@ public static class KubeConnection
         }
     }
 
+    /// <summary>
+    /// <see cref="TryCreate"/> then <see cref="TryReach"/>: what every daemon does at start, so that no cluster, a
+    /// broken kubeconfig and a dead server each come back as one sentence.
+    /// </summary>
+    public static bool TryConnect(string? kubeconfig, TimeSpan timeout, out Kubernetes? client, out string problem)
+    {
+        if (!TryCreate(kubeconfig, out client, out problem))
+        {
+            return false;
+        }
+        if (TryReach(client!, timeout, out problem))
+        {
+            return true;
+        }
+        client!.Dispose();
+        client = null;
+        return false;
+    }
+
     /// <summary>Asks the API server for its version, so that a wrong server or dead cluster is one clear line at start.</summary>
     public static bool TryReach(Kubernetes client, TimeSpan timeout, out string problem)
     {

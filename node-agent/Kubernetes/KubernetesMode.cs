@@ -31,11 +31,7 @@ internal static class KubernetesMode
         }
         if (client is null)
         {
-            client = KubeConnection.TryCreate(kube.Kubeconfig, out var c, out var problem) ? c! : throw new StartupException(problem);
-            if (!KubeConnection.TryReach(client, TimeSpan.FromSeconds(10), out problem))
-            {
-                throw new StartupException(problem);
-            }
+            client = KubeConnection.TryConnect(kube.Kubeconfig, TimeSpan.FromSeconds(10), out var c, out var problem) ? c! : throw new StartupException(problem);
         }
         ResourceType.Register<LocalModelNode>(namespaced: false);
         ResourceType.Register<LocalModelNodeGroup>(namespaced: false);

@@ -110,6 +110,25 @@ public static class Daemon
     }
 
     /// <summary>
+    /// The plain-HTTP listeners of a controller, from KServe's <c>--metrics-addr</c> and optional
+    /// <c>--health-probe-addr</c>: parsed and checked free, metrics first.
+    /// </summary>
+    public static IReadOnlyList<IPEndPoint> ControllerListeners(string metricsAddr, string healthProbeAddr)
+    {
+        ArgumentNullException.ThrowIfNull(healthProbeAddr);
+        var listeners = new List<(string Flag, IPEndPoint Endpoint)> { ("--metrics-addr", ParseEndpoint("--metrics-addr", metricsAddr)) };
+        if (healthProbeAddr.Length > 0)
+        {
+            listeners.Add(("--health-probe-addr", ParseEndpoint("--health-probe-addr", healthProbeAddr)));
+        }
+        foreach (var (flag, endpoint) in listeners)
+        {
+            EnsurePortFree(flag, endpoint);
+        }
+        return [.. listeners.Select(l => l.Endpoint)];
+    }
+
+    /// <summary>
     /// Reads a listen address as KServe's controllers take it: <c>:8081</c> (every interface), <c>127.0.0.1:0</c>,
     /// <c>[::1]:8081</c>; throws naming <paramref name="flag"/>.
     /// </summary>
