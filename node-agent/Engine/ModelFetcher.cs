@@ -149,6 +149,7 @@ internal sealed partial class ModelFetcher(DownloadOptions options, HttpClient h
         var files = listed is null ? await ListAsync(source, request, ct).ConfigureAwait(false) : [.. listed];
 
         var total = files.All(f => f.Size is not null) ? files.Sum(f => f.Size!.Value) : (long?)null;
+        var sized = files.Sum(f => f.Size ?? 0);
         var plan = new StagingPlan
         {
             SourceUri = SafeUri(request.Uri),
@@ -169,22 +170,22 @@ internal sealed partial class ModelFetcher(DownloadOptions options, HttpClient h
             }
         }
         var kept = reusable.Values.Sum(f => f.Size);
-        if (total is { } t)
+        // Files of unknown size are held to what is left while they stream (StreamBudget); the sized ones are checked now.
+        var unknown = total is null ? " and files of unknown size" : "";
+        if (request.MaxBytes is { } max && sized > max)
         {
-            if (request.MaxBytes is { } max && t > max)
-            {
-                throw new DownloadException(FailureReason.StorageLimitExceeded,
-                    $"model needs {Bytes(t)} but the storage limit leaves {Bytes(Math.Max(0, max))} for it");
-            }
-            var free = freeSpace();
-            var need = Math.Max(0, t - staged - kept);
-            if (need + options.ReserveBytes > free)
-            {
-                throw new DownloadException(FailureReason.InsufficientStorage, request.Reuse is null
-                    ? $"not enough free disk: model needs {Bytes(need)} more (plus {Bytes(options.ReserveBytes)} reserve), {Bytes(free)} free"
-                    : $"not enough free disk for a second copy while the current one is in use: the new files need {Bytes(need)} (plus {Bytes(options.ReserveBytes)} reserve), {Bytes(free)} free; the current copy stays");
-            }
+            throw new DownloadException(FailureReason.StorageLimitExceeded,
+                $"model needs {Bytes(sized)}{unknown} but the storage limit leaves {Bytes(Math.Max(0, max))} for it");
         }
+        var free = freeSpace();
+        var need = Math.Max(0, sized - staged - kept);
+        if (need + options.ReserveBytes > free)
+        {
+            throw new DownloadException(FailureReason.InsufficientStorage, request.Reuse is null
+                ? $"not enough free disk: model needs {Bytes(need)}{unknown} more (plus {Bytes(options.ReserveBytes)} reserve), {Bytes(free)} free"
+                : $"not enough free disk for a second copy while the current one is in use: the new files need {Bytes(need)}{unknown} (plus {Bytes(options.ReserveBytes)} reserve), {Bytes(free)} free; the current copy stays");
+        }
+        var budget = new StreamBudget(request.MaxBytes - sized, freeSpace, options.ReserveBytes);
         if (resume)
         {
             plan = existing!;
@@ -196,7 +197,7 @@ internal sealed partial class ModelFetcher(DownloadOptions options, HttpClient h
         }
         progress.SetTotal(total);
         progress.Reset();
-        return await DownloadFilesAsync(source, files, plan.ChunkSize, staging, io, progress, request.Reuse, reusable, ct).ConfigureAwait(false);
+        return await DownloadFilesAsync(source, files, plan.ChunkSize, staging, io, progress, request.Reuse, reusable, budget, ct).ConfigureAwait(false);
     }
 
     private static void CheckPathConflicts(List<RemoteFile> files)
@@ -221,23 +222,94 @@ internal sealed partial class ModelFetcher(DownloadOptions options, HttpClient h
         }
     }
 
-    private sealed record WorkItem(int FileIndex, int Chunk, long Start, long? End, FileState State);
+    /// <summary>One ranged GET of a file (<paramref name="End"/> null: the whole body of a file of unknown size), or
+    /// chunk -1: a file with nothing left to fetch that must still be checked.</summary>
+    private sealed record WorkItem(FileJob Job, int Chunk, long Start, long? End);
 
-    private sealed class FileState(RemoteFile file, string path, SafeFileHandle handle, OrderedHasher? hasher) : IDisposable
+    /// <summary>
+    /// One file of a download. Its handle and hasher exist only while it is being fetched (opened by its first work
+    /// item, closed once it is checked), and at most <see cref="MaxOpenFiles"/> files are open at once, so memory and
+    /// descriptors do not grow with the file count.
+    /// </summary>
+    private sealed class FileJob(int index, RemoteFile file, string path) : IDisposable
     {
+        private readonly Lock _lock = new();
+        private Task? _open;
+        private int _pending;
+
+        public int Index { get; } = index;
         public RemoteFile File { get; } = file;
         public string Path { get; } = path;
-        public SafeFileHandle Handle { get; } = handle;
-        public OrderedHasher? Hasher { get; } = hasher;
-        public long FinalSize { get; set; } = file.Size ?? 0;
-        public void Dispose() => Handle.Dispose();
+        /// <summary>Chunks the journal says are on disk already.</summary>
+        public HashSet<int> Done { get; init; } = [];
+        public int Chunks { get; init; }
+        public long ChunkSize { get; init; }
+        public bool Create { get; init; }
+        public HashAlgorithmName? Algorithm { get; init; }
+        public SafeFileHandle? Handle { get; set; }
+        public OrderedHasher? Hasher { get; set; }
+        public Task Hashing { get; set; } = Task.CompletedTask;
+
+        public void AddWork() => _pending++;
+
+        /// <summary>Counts one work item as done; true for the last.</summary>
+        public bool WorkDone() => Interlocked.Decrement(ref _pending) == 0;
+
+        public Task OpenOnce(Func<FileJob, Task> open)
+        {
+            lock (_lock)
+            {
+                return _open ??= open(this);
+            }
+        }
+
+        public void Dispose()
+        {
+            Handle?.Dispose();
+            Handle = null;
+        }
     }
 
-    private async Task<List<ManifestFile>> DownloadFilesAsync(IModelSource source, List<RemoteFile> files, long chunkSize,
-        StagingArea staging, IStoreIo io, ProgressCounter progress, ReuseFrom? reuse, Dictionary<int, ManifestFile> reused, CancellationToken ct)
+    /// <summary>
+    /// What a file of unknown size may still take while it streams: the storage limit less the sized files, and
+    /// the free space the node keeps in reserve.
+    /// </summary>
+    private sealed class StreamBudget(long? limit, Func<long> freeSpace, long reserve)
     {
-        var states = new List<FileState>();
+        private const long FreeCheckEvery = 16L << 20;
+        private long _written;
+        private long _nextFreeCheck = FreeCheckEvery;
+
+        public void Add(string path, long bytes)
+        {
+            var written = Interlocked.Add(ref _written, bytes);
+            if (limit is { } max && written > max)
+            {
+                throw new DownloadException(FailureReason.StorageLimitExceeded,
+                    $"{path} has no length and has grown past what the storage limit leaves for it ({Bytes(Math.Max(0, max))})");
+            }
+            if (written >= Interlocked.Read(ref _nextFreeCheck))
+            {
+                Interlocked.Exchange(ref _nextFreeCheck, written + FreeCheckEvery);
+                if (freeSpace() is var free && free < reserve)
+                {
+                    throw new DownloadException(FailureReason.InsufficientStorage,
+                        $"{path} has no length and has filled the disk to {Bytes(free)} free, below the {Bytes(reserve)} reserve");
+                }
+            }
+        }
+    }
+
+    private int MaxOpenFiles => Math.Max(2 * options.Streams, 16);
+
+    private async Task<List<ManifestFile>> DownloadFilesAsync(IModelSource source, List<RemoteFile> files, long chunkSize,
+        StagingArea staging, IStoreIo io, ProgressCounter progress, ReuseFrom? reuse, Dictionary<int, ManifestFile> reused,
+        StreamBudget budget, CancellationToken ct)
+    {
+        var jobs = new List<FileJob>();
         var work = new List<WorkItem>();
+        var results = new ManifestFile?[files.Count];
+        using var slots = new SemaphoreSlim(MaxOpenFiles);
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
         try
         {
@@ -253,15 +325,15 @@ internal sealed partial class ModelFetcher(DownloadOptions options, HttpClient h
                     staging.ClearJournal(i);
                     io.LinkOrCopy(PathGuard.Combine(reuse.Folder, f.Path), path);
                     progress.Add(keep.Size);
-                    reused[i] = keep;
+                    results[i] = keep;
                     continue;
                 }
+                var algo = !options.Verify ? null : f.Sha256 is not null ? HashAlgorithmName.SHA256 : f.Md5 is not null ? HashAlgorithmName.MD5 : (HashAlgorithmName?)null;
                 if (f.Size is not { } size)
                 {
-                    var h = io.OpenData(path, 0, create: true);
-                    var st = new FileState(f, path, h, null);
-                    states.Add(st);
-                    work.Add(new WorkItem(i, 0, 0, null, st));
+                    var unsized = new FileJob(i, f, path) { Create = true, Algorithm = algo };
+                    jobs.Add(unsized);
+                    Add(work, new WorkItem(unsized, 0, 0, null));
                     continue;
                 }
                 var done = staging.LoadDone(i);
@@ -271,13 +343,10 @@ internal sealed partial class ModelFetcher(DownloadOptions options, HttpClient h
                     done.Clear();
                     staging.ClearJournal(i);
                 }
-                var handle = io.OpenData(path, size, create: !fits);
                 var effectiveChunk = f.SupportsRanges ? chunkSize : Math.Max(size, 1);
                 var chunks = size == 0 ? 0 : (int)((size + effectiveChunk - 1) / effectiveChunk);
-                var algo = !options.Verify ? null : f.Sha256 is not null ? HashAlgorithmName.SHA256 : f.Md5 is not null ? HashAlgorithmName.MD5 : (HashAlgorithmName?)null;
-                var hasher = algo is { } a ? new OrderedHasher(handle, chunks, effectiveChunk, size, a, a == HashAlgorithmName.MD5 ? f.PartSize : null) : null;
-                var state = new FileState(f, path, handle, hasher);
-                states.Add(state);
+                var job = new FileJob(i, f, path) { Done = done, Chunks = chunks, ChunkSize = effectiveChunk, Create = !fits, Algorithm = algo };
+                jobs.Add(job);
                 for (var c = 0; c < chunks; c++)
                 {
                     var start = c * effectiveChunk;
@@ -285,81 +354,139 @@ internal sealed partial class ModelFetcher(DownloadOptions options, HttpClient h
                     if (done.Contains(c))
                     {
                         progress.Add(end - start + 1);
-                        hasher?.Complete(c);
                     }
                     else
                     {
-                        work.Add(new WorkItem(i, c, start, end, state));
+                        Add(work, new WorkItem(job, c, start, end));
                     }
+                }
+                if (work.Count == 0 || work[^1].Job != job)
+                {
+                    Add(work, new WorkItem(job, -1, 0, 0));
                 }
             }
 
-            var hashing = states.Where(s => s.Hasher is not null).Select(s => Task.Run(() => s.Hasher!.RunAsync(cts.Token), cts.Token)).ToList();
-            try
+            // Work is taken in list order, file after file, so every open file's remaining chunks are already in
+            // the hands of a stream: a stream waiting for a free slot waits only for files that are finishing.
+            await Parallel.ForEachAsync(work, new ParallelOptions { MaxDegreeOfParallelism = options.Streams, CancellationToken = cts.Token },
+                async (item, token) =>
+                {
+                    var job = item.Job;
+                    await job.OpenOnce(j => OpenAsync(j, slots, io, cts.Token)).WaitAsync(token).ConfigureAwait(false);
+                    if (item.Chunk >= 0)
+                    {
+                        await RunChunkAsync(source, item, staging, io, progress, budget, token).ConfigureAwait(false);
+                    }
+                    if (job.WorkDone())
+                    {
+                        results[job.Index] = await FinishAsync(job, io, token).ConfigureAwait(false);
+                        slots.Release();
+                    }
+                }).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            await cts.CancelAsync().ConfigureAwait(false);
+            foreach (var job in jobs)
             {
-                await Parallel.ForEachAsync(work, new ParallelOptions { MaxDegreeOfParallelism = options.Streams, CancellationToken = cts.Token },
-                    async (item, token) => await RunChunkAsync(source, item, staging, io, progress, token).ConfigureAwait(false)).ConfigureAwait(false);
-                await Task.WhenAll(hashing).ConfigureAwait(false);
-            }
-            catch
-            {
-                await cts.CancelAsync().ConfigureAwait(false);
                 try
                 {
-                    await Task.WhenAll(hashing).ConfigureAwait(false);
+                    await job.Hashing.ConfigureAwait(false);
                 }
                 catch (OperationCanceledException)
                 {
                 }
-                throw;
             }
-
-            var result = new List<ManifestFile>(files.Count);
-            result.AddRange(reused.Values);
-            foreach (var s in states)
+            if (e is DownloadException { Reason: FailureReason.ChecksumMismatch })
             {
-                var f = s.File;
-                var length = RandomAccess.GetLength(s.Handle);
-                if (f.Size is { } expected && length != expected)
-                {
-                    throw new DownloadException(FailureReason.SizeMismatch, $"{f.Path}: {length} bytes on disk, the source said {expected}");
-                }
-                string? md5 = null, sha = null;
-                if (s.Hasher is { } h)
-                {
-                    var got = h.Result;
-                    var want = h.Algorithm == HashAlgorithmName.SHA256 ? f.Sha256! : f.Md5!;
-                    if (!string.Equals(got, want, StringComparison.OrdinalIgnoreCase))
-                    {
-                        // Corrupt bytes must not be resumed from: drop the whole staging folder.
-                        staging.Delete();
-                        throw new DownloadException(FailureReason.ChecksumMismatch,
-                            $"checksum mismatch for {f.Path}: {h.Algorithm.Name!.ToLowerInvariant()} expected {want}, got {got}");
-                    }
-                    (md5, sha) = h.Algorithm == HashAlgorithmName.SHA256 ? (f.Md5, got) : (got, f.Sha256);
-                }
-                io.Flush(s.Handle);
-                result.Add(new ManifestFile { Path = f.Path, Size = length, Md5 = md5, Sha256 = sha, Verified = s.Hasher is null ? Verification.SizeOnly : Verification.Checksum });
+                // Corrupt bytes must not be resumed from: drop the whole staging folder.
+                staging.Delete();
             }
-            result.Sort((a, b) => string.CompareOrdinal(a.Path, b.Path));
-            foreach (var dir in Directory.GetDirectories(staging.FilesDir, "*", SearchOption.AllDirectories).Append(staging.FilesDir))
-            {
-                io.FlushDirectory(dir);
-            }
-            return result;
+            throw;
         }
         finally
         {
-            foreach (var s in states)
+            foreach (var job in jobs)
             {
-                s.Dispose();
+                job.Dispose();
             }
+        }
+
+        foreach (var dir in Directory.GetDirectories(staging.FilesDir, "*", SearchOption.AllDirectories).Append(staging.FilesDir))
+        {
+            io.FlushDirectory(dir);
+        }
+        return [.. results.Select(r => r!).OrderBy(r => r.Path, StringComparer.Ordinal)];
+
+        static void Add(List<WorkItem> work, WorkItem item)
+        {
+            item.Job.AddWork();
+            work.Add(item);
         }
     }
 
-    private async Task RunChunkAsync(IModelSource source, WorkItem item, StagingArea staging, IStoreIo io, ProgressCounter progress, CancellationToken ct)
+    private static async Task OpenAsync(FileJob job, SemaphoreSlim slots, IStoreIo io, CancellationToken ct)
     {
-        var file = item.State.File;
+        await slots.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            job.Handle = io.OpenData(job.Path, job.File.Size ?? 0, create: job.Create);
+        }
+        catch
+        {
+            slots.Release();
+            throw;
+        }
+        if (job.Algorithm is { } a && job.File.Size is { } size)
+        {
+            var hasher = new OrderedHasher(job.Handle, job.Chunks, job.ChunkSize, size, a, a == HashAlgorithmName.MD5 ? job.File.PartSize : null);
+            foreach (var c in job.Done)
+            {
+                hasher.Complete(c);
+            }
+            job.Hasher = hasher;
+            job.Hashing = Task.Run(() => hasher.RunAsync(ct), ct);
+        }
+    }
+
+    /// <summary>Checks a fetched file against the source's size and checksum, makes it durable and closes it.</summary>
+    private static async Task<ManifestFile> FinishAsync(FileJob job, IStoreIo io, CancellationToken ct)
+    {
+        await job.Hashing.WaitAsync(ct).ConfigureAwait(false);
+        var f = job.File;
+        var handle = job.Handle!;
+        var length = RandomAccess.GetLength(handle);
+        if (f.Size is { } expected && length != expected)
+        {
+            throw new DownloadException(FailureReason.SizeMismatch, $"{f.Path}: {length} bytes on disk, the source said {expected}");
+        }
+        string? md5 = f.Md5, sha = f.Sha256;
+        if (job.Algorithm is { } algorithm)
+        {
+            // A file of unknown size arrived as one stream: hash it now, from the page cache.
+            var got = job.Hasher?.Result ?? LocalHash(job.Path, algorithm);
+            var want = algorithm == HashAlgorithmName.SHA256 ? f.Sha256! : f.Md5!;
+            if (!string.Equals(got, want, StringComparison.OrdinalIgnoreCase))
+            {
+                throw new DownloadException(FailureReason.ChecksumMismatch,
+                    $"checksum mismatch for {f.Path}: {algorithm.Name!.ToLowerInvariant()} expected {want}, got {got}");
+            }
+        }
+        else
+        {
+            (md5, sha) = (null, null);
+        }
+        io.Flush(handle);
+        job.Dispose();
+        return new ManifestFile { Path = f.Path, Size = length, Md5 = md5, Sha256 = sha, Verified = job.Algorithm is null ? Verification.SizeOnly : Verification.Checksum };
+    }
+
+    private async Task RunChunkAsync(IModelSource source, WorkItem item, StagingArea staging, IStoreIo io, ProgressCounter progress,
+        StreamBudget budget, CancellationToken ct)
+    {
+        var job = item.Job;
+        var file = job.File;
+        var handle = job.Handle!;
         var pos = item.Start;
         var attempts = 0;
         var buffer = ArrayPool<byte>.Shared.Rent(1 << 20);
@@ -390,7 +517,11 @@ internal sealed partial class ModelFetcher(DownloadOptions options, HttpClient h
                         }
                         if (filled > 0)
                         {
-                            await io.WriteAsync(item.State.Handle, buffer.AsMemory(0, filled), pos, ct).ConfigureAwait(false);
+                            if (item.End is null)
+                            {
+                                budget.Add(file.Path, filled);
+                            }
+                            await io.WriteAsync(handle, buffer.AsMemory(0, filled), pos, ct).ConfigureAwait(false);
                             pos += filled;
                             progress.Add(filled);
                             AgentMetrics.DownloadBytes.Inc(filled);
@@ -399,8 +530,7 @@ internal sealed partial class ModelFetcher(DownloadOptions options, HttpClient h
                         {
                             if (item.End is null)
                             {
-                                item.State.FinalSize = pos;
-                                RandomAccess.SetLength(item.State.Handle, pos);
+                                RandomAccess.SetLength(handle, pos);
                                 return;
                             }
                             throw new DownloadException(FailureReason.SourceUnavailable,
@@ -423,6 +553,10 @@ internal sealed partial class ModelFetcher(DownloadOptions options, HttpClient h
                     {
                         // Without ranges the file restarts from its beginning.
                         progress.Add(-(pos - item.Start));
+                        if (item.End is null)
+                        {
+                            budget.Add(file.Path, -(pos - item.Start));
+                        }
                         pos = item.Start;
                     }
                     AgentMetrics.Retries.Inc();
@@ -433,10 +567,10 @@ internal sealed partial class ModelFetcher(DownloadOptions options, HttpClient h
             if (item.End is not null)
             {
                 // The data reaches the disk before the journal says so (power loss must not leave a journalled hole).
-                io.Flush(item.State.Handle);
-                staging.MarkDone(item.FileIndex, item.Chunk);
+                io.Flush(handle);
+                staging.MarkDone(job.Index, item.Chunk);
             }
-            item.State.Hasher?.Complete(item.Chunk);
+            job.Hasher?.Complete(item.Chunk);
         }
         finally
         {

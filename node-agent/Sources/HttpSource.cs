@@ -246,6 +246,12 @@ internal sealed partial class HttpSource : IModelSource
             {
                 throw new DownloadException(FailureReason.SourceUnavailable, $"{Redact(file.Locator)} ignored the byte range request (status {(int)resp.StatusCode}); the file changed or the server has no range support");
             }
+            if (file.Size is null && file.Sha256 is null && file.Md5 is null && IsCloseDelimited(resp))
+            {
+                // Nothing could tell a connection dropped half-way from the end of the file.
+                throw new DownloadException(FailureReason.Unverifiable,
+                    $"{Redact(file.Locator)} sends neither a length nor a checksum and ends the body by closing the connection, so a truncated file could not be told from a whole one");
+            }
             return new ResponseStream(await resp.Content.ReadAsStreamAsync(ct).ConfigureAwait(false), resp);
         }
         catch
@@ -254,6 +260,10 @@ internal sealed partial class HttpSource : IModelSource
             throw;
         }
     }
+
+    /// <summary>An HTTP/1.x body with no Content-Length and no chunked framing: it ends where the connection closes.</summary>
+    private static bool IsCloseDelimited(HttpResponseMessage resp) =>
+        resp.Version.Major < 2 && resp.Content.Headers.ContentLength is null && resp.Headers.TransferEncodingChunked != true;
 
     private async Task<HttpResponseMessage> SendAsync(HttpMethod method, Uri url, Action<HttpRequestMessage>? configure, CancellationToken ct,
         HttpCompletionOption option = HttpCompletionOption.ResponseContentRead)

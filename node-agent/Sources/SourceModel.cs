@@ -36,6 +36,7 @@ internal enum FailureReason
     UnsafeRedirect,
     SourceChanged,
     ChecksumMismatch,
+    Unverifiable,
     SizeMismatch,
     InsufficientStorage,
     StorageLimitExceeded,

@@ -24,6 +24,8 @@ internal sealed class AgentProcess : IDisposable
 
     public int HttpPort { get; }
 
+    public int Pid => _process.Id;
+
     public int ExitCode => _process.ExitCode;
 
     public string Output

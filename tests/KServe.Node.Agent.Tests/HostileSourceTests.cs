@@ -145,6 +145,156 @@ public sealed class HostileSourceTests
         Assert.True(AgentMetrics.UnverifiedFiles.Value >= 1, "kserve_node_unverified_files counts it");
     }
 
+    [Fact]
+    public async Task A_close_delimited_body_without_length_or_checksum_is_refused_and_nothing_is_committed()
+    {
+        var data = TestData.Bytes(3 << 20, 45);
+        await using var origin = new CloseDelimitedOrigin(data) { SendBytes = 1 << 20 };
+        using var tmp = new TempDir();
+        await using var h = new EngineHarness(tmp.Path, FewRetries());
+
+        h.Engine.SetDesired([EngineHarness.Spec("m", origin.Url("/w.bin"))]);
+        var v = await h.WaitFor("m", ModelStates.Error);
+
+        // A third of the file arrived and the connection closed: that looks exactly like a whole file.
+        Assert.Equal(nameof(FailureReason.Unverifiable), v.Reason);
+        Assert.Contains("neither a length nor a checksum", v.Message, StringComparison.Ordinal);
+        Assert.Null(h.Store.GetManifest(v.StorageKey));
+        Assert.Empty(TestData.Tree(Path.Combine(tmp.Path, "models")));
+    }
+
+    [Fact]
+    public async Task A_truncated_close_delimited_body_with_a_digest_fails_its_checksum_and_the_whole_one_is_verified()
+    {
+        var data = TestData.Bytes(3 << 20, 46);
+        await using var origin = new CloseDelimitedOrigin(data) { SendBytes = 1 << 20 };
+        origin.Headers.Add($"Repr-Digest: sha-256=:{Convert.ToBase64String(System.Security.Cryptography.SHA256.HashData(data))}:");
+        using var tmp = new TempDir();
+        await using (var h = new EngineHarness(tmp.Path, FewRetries()))
+        {
+            h.Engine.SetDesired([EngineHarness.Spec("m", origin.Url("/w.bin"))]);
+            var v = await h.WaitFor("m", ModelStates.Error);
+            Assert.Equal(nameof(FailureReason.ChecksumMismatch), v.Reason);
+            Assert.Null(h.Store.GetManifest(v.StorageKey));
+            Assert.Empty(TestData.Tree(Path.Combine(tmp.Path, "models")));
+        }
+
+        origin.SendBytes = null;
+        await using (var h = new EngineHarness(tmp.Path, FewRetries()))
+        {
+            h.Engine.SetDesired([EngineHarness.Spec("m", origin.Url("/w.bin"))]);
+            var v = await h.WaitFor("m", ModelStates.Downloaded);
+            Assert.Equal(TestData.Sha256(data), TestData.Sha256File(Path.Combine(v.Path, "w.bin")));
+            var manifest = h.Store.GetManifest(v.StorageKey)!;
+            Assert.Equal(KServe.Node.Agent.Store.Verification.Checksum, manifest.Verification);
+            Assert.Equal(TestData.Sha256(data), manifest.Files.Single().Sha256);
+        }
+    }
+
+    [Fact]
+    public async Task A_file_of_unknown_size_is_held_to_the_storage_limit_while_it_streams()
+    {
+        await using var server = await RangeHttpServer.StartAsync();
+        server.AddFile("endless.bin", TestData.Bytes(6 << 20, 47));
+        server.Unsized["endless.bin"] = true;
+        using var tmp = new TempDir();
+        await using var h = new EngineHarness(tmp.Path, FewRetries());
+        h.Engine.StorageLimitBytes = 2 << 20;
+
+        h.Engine.SetDesired([EngineHarness.Spec("m", server.BaseUrl + "/endless.bin")]);
+        var v = await h.WaitFor("m", ModelStates.Error);
+
+        Assert.Equal(nameof(FailureReason.StorageLimitExceeded), v.Reason);
+        Assert.Contains("endless.bin has no length and has grown past what the storage limit leaves for it (2 MiB)", v.Message, StringComparison.Ordinal);
+        Assert.Empty(TestData.Tree(Path.Combine(tmp.Path, "models")));
+    }
+
+    [Fact]
+    public async Task A_ranged_request_answered_with_the_whole_file_is_refused_and_nothing_is_committed()
+    {
+        await using var origin = await ScriptedOrigin.StartAsync();
+        var data = TestData.Bytes(3 << 20, 48);
+        origin.On("/w.bin", async ctx =>
+        {
+            // Says it takes ranges, then answers every GET with the whole file (200): a proxy that drops Range.
+            ctx.Response.Headers.AcceptRanges = "bytes";
+            ctx.Response.Headers.ETag = "\"v1\"";
+            ctx.Response.ContentLength = data.Length;
+            if (!HttpMethods.IsHead(ctx.Request.Method))
+            {
+                await ctx.Response.Body.WriteAsync(data);
+            }
+        });
+        using var tmp = new TempDir();
+        await using var h = new EngineHarness(tmp.Path, FewRetries());
+
+        h.Engine.SetDesired([EngineHarness.Spec("m", $"{origin.BaseUrl}/w.bin")]);
+        var v = await h.WaitFor("m", ModelStates.Error);
+
+        // The first chunk (bytes 0-) is the file's start either way; a later one would have been written wrong.
+        Assert.Contains("ignored the byte range request (status 200)", v.Message, StringComparison.Ordinal);
+        Assert.Contains(origin.HeadersFor("/w.bin"), hd => hd.TryGetValue("Range", out var r) && r.StartsWith("bytes=1048576-", StringComparison.Ordinal));
+        Assert.Null(h.Store.GetManifest(v.StorageKey));
+        Assert.Empty(TestData.Tree(Path.Combine(tmp.Path, "models")));
+    }
+
+    [Fact]
+    public async Task Accept_Ranges_gone_on_resume_refetches_the_file_from_its_first_byte()
+    {
+        await using var origin = await ScriptedOrigin.StartAsync();
+        var data = TestData.Bytes(3 << 20, 49);
+        var ranges = true;
+        origin.On("/w.bin", async ctx =>
+        {
+            ctx.Response.Headers.ETag = "\"v1\"";
+            if (ranges)
+            {
+                ctx.Response.Headers.AcceptRanges = "bytes";
+            }
+            if (HttpMethods.IsHead(ctx.Request.Method))
+            {
+                ctx.Response.ContentLength = data.Length;
+                return;
+            }
+            if (ranges && ctx.Request.Headers.Range.ToString() is var range && range.StartsWith("bytes=", StringComparison.Ordinal))
+            {
+                var (from, to) = (long.Parse(range[6..].Split('-')[0], System.Globalization.CultureInfo.InvariantCulture), long.Parse(range.Split('-')[1], System.Globalization.CultureInfo.InvariantCulture));
+                if (from > 0)
+                {
+                    // The first run gets the first chunk only: the rest fails.
+                    ctx.Response.StatusCode = 503;
+                    return;
+                }
+                ctx.Response.StatusCode = 206;
+                ctx.Response.ContentLength = to - from + 1;
+                ctx.Response.Headers.ContentRange = $"bytes {from}-{to}/{data.Length}";
+                await ctx.Response.Body.WriteAsync(data.AsMemory((int)from, (int)(to - from + 1)));
+                return;
+            }
+            // After the flip: no ranges, the whole file every time.
+            ctx.Response.ContentLength = data.Length;
+            await ctx.Response.Body.WriteAsync(data);
+        });
+        using var tmp = new TempDir();
+        await using (var h = new EngineHarness(tmp.Path, FewRetries()))
+        {
+            h.Engine.SetDesired([EngineHarness.Spec("m", $"{origin.BaseUrl}/w.bin")]);
+            await h.WaitFor("m", ModelStates.Error);
+        }
+        var journalled = Directory.GetFiles(Path.Combine(tmp.Path, ".staging"), "*", SearchOption.AllDirectories);
+        Assert.NotEmpty(journalled);
+
+        ranges = false;
+        await using (var h = new EngineHarness(tmp.Path, FewRetries()))
+        {
+            h.Engine.SetDesired([EngineHarness.Spec("m", $"{origin.BaseUrl}/w.bin")]);
+            var v = await h.WaitFor("m", ModelStates.Downloaded);
+            // The first MiB on disk was kept from before only if the new plan could trust it; the rest must be the
+            // file's bytes, not the zeros a preallocated file holds.
+            Assert.Equal(TestData.Sha256(data), TestData.Sha256File(Path.Combine(v.Path, "w.bin")));
+        }
+    }
+
     [Theory]
     [InlineData("../escape.bin")]
     [InlineData("/etc/passwd")]
