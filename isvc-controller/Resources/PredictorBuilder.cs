@@ -213,6 +213,8 @@ internal static class PredictorBuilder
         pod.Containers = [];
         var volumes = new List<V1Volume>(pod.Volumes ?? []);
         var initContainers = new List<V1Container>(pod.InitContainers ?? []);
+        // storage.kserve.io/readonly: "false" is honoured for a claim of the user's own (pvc://) only: the node cache is
+        // shared by every InferenceService on the node, and one of them must not be able to change what the others serve.
         var readOnly = !string.Equals(isvc.Annotation(IsvcNames.ReadOnlyModelAnnotation), "false", StringComparison.OrdinalIgnoreCase);
         var uri = isvc.Predictor.StorageUri ?? "";
         V1VolumeMount modelMount;
@@ -223,9 +225,9 @@ internal static class PredictorBuilder
             volumes.Add(new V1Volume
             {
                 Name = IsvcNames.PvcSourceVolume,
-                PersistentVolumeClaim = new V1PersistentVolumeClaimVolumeSource { ClaimName = cache.PvcName, ReadOnlyProperty = readOnly },
+                PersistentVolumeClaim = new V1PersistentVolumeClaimVolumeSource { ClaimName = cache.PvcName, ReadOnlyProperty = true },
             });
-            modelMount = new V1VolumeMount { Name = IsvcNames.PvcSourceVolume, MountPath = IsvcNames.ModelMountPath, SubPath = cache.VolumeSubPath, ReadOnlyProperty = readOnly };
+            modelMount = new V1VolumeMount { Name = IsvcNames.PvcSourceVolume, MountPath = IsvcNames.ModelMountPath, SubPath = cache.VolumeSubPath, ReadOnlyProperty = true };
             pod.Affinity = RequirePlacement(pod.Affinity, IsvcNames.PlacementLabel(cache.StorageKey));
         }
         else if (uri.StartsWith("pvc://", StringComparison.Ordinal))

@@ -104,6 +104,25 @@ public sealed class PredictorBuilderTests
     }
 
     [Fact]
+    public void The_readonly_false_annotation_opens_a_users_own_claim_but_never_the_shared_node_cache()
+    {
+        static V1PodSpec Pod(string uri, CacheMatch? match)
+        {
+            var json = Isvc(storageUri: uri);
+            json["metadata"]!["annotations"] = new JsonObject { ["storage.kserve.io/readonly"] = "false" };
+            return PredictorBuilder.Build(Read(json), Options(), match, podsAllowed: true).Deployment.Spec.Template.Spec;
+        }
+
+        var cached = Pod("hf://org/model", CachedMatch());
+        Assert.True(cached.Volumes.Single(v => v.Name == "kserve-pvc-source").PersistentVolumeClaim.ReadOnlyProperty);
+        Assert.True(cached.Containers[0].VolumeMounts.Single(m => m.Name == "kserve-pvc-source").ReadOnlyProperty);
+
+        var own = Pod("pvc://my-claim/models", null);
+        Assert.False(own.Volumes.Single(v => v.Name == "kserve-pvc-source").PersistentVolumeClaim.ReadOnlyProperty);
+        Assert.False(own.Containers[0].VolumeMounts.Single(m => m.Name == "kserve-pvc-source").ReadOnlyProperty);
+    }
+
+    [Fact]
     public void Placement_is_added_to_every_term_of_the_users_node_affinity()
     {
         var isvc = Read(Isvc(edit: p => p["affinity"] = JsonNode.Parse("""
