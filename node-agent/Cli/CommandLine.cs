@@ -50,7 +50,7 @@ internal static class AgentCli
     public static CliCommand Download { get; } = new CliCommand("download",
             "Downloads URI into DEST once and exits 0, or prints one line and exits non-zero (the init container of an InferenceService without a cache).",
             "URI DEST")
-        .Options<DownloadOptions>(DownloadOptions.Section, f => DownloadFlags(f).Without(nameof(DownloadOptions.MaxConcurrentModels), nameof(DownloadOptions.ReserveBytes), nameof(DownloadOptions.GcGrace)))
+        .Options<DownloadOptions>(DownloadOptions.Section, f => DownloadFlags(f).Without(nameof(DownloadOptions.MaxConcurrentModels), nameof(DownloadOptions.ReserveBytes), nameof(DownloadOptions.GcGrace), nameof(DownloadOptions.AwsDefaultCredentials)))
         .Flag("allow", "comma-separated globs of the files to fetch (default: $STORAGE_ALLOW_PATTERNS, else all)", valueName: "GLOBS")
         .Flag("ignore", "comma-separated globs of the files to skip (default: $STORAGE_IGNORE_PATTERNS)", valueName: "GLOBS")
         .Flag("verbose", "log every request and retry", isSwitch: true);

@@ -24,6 +24,9 @@ internal static class DownloadCommand
     {
         var (uri, dest) = (cl.Positional[0], Path.GetFullPath(cl.Positional[1]));
         var options = new ConfigurationBuilder().AddCommandLine(cl).Build().GetSection(DownloadOptions.Section).Get<DownloadOptions>() ?? new DownloadOptions();
+        // The verb runs in the InferenceService's own pod: the SDK's default credentials are that pod's identity
+        // (its IRSA role, its mounted profile), as KServe's storage initializer uses them.
+        options.AwsDefaultCredentials = true;
         var settings = SourceSettings.FromEnvironment();
         var allow = cl.Get("allow") ?? settings.Get("STORAGE_ALLOW_PATTERNS");
         var ignore = cl.Get("ignore") ?? settings.Get("STORAGE_IGNORE_PATTERNS");

@@ -36,6 +36,10 @@ internal sealed class DownloadOptions
     [Description("verify checksums (ETag MD5, SHA-256) where the source gives them; sizes are always checked")]
     public bool Verify { get; set; } = true;
 
+    /// <summary>Off by default: the agent is shared by every namespace of the node, and its own identity is not theirs.</summary>
+    [Description("let S3 models with no keys configured use the AWS SDK's default credentials (the agent's environment, profile files, IRSA web identity, instance role); off, they are fetched anonymously")]
+    public bool AwsDefaultCredentials { get; set; }
+
     [Description("free space kept in reserve beyond the model's size")]
     [Range(0, long.MaxValue)]
     public long ReserveBytes { get; set; } = 64L << 20;

@@ -34,7 +34,7 @@ internal sealed partial class ModelFetcher(DownloadOptions options, HttpClient h
     /// <summary>The source's files that pass the filter, in path order, checked for path conflicts.</summary>
     public async Task<List<RemoteFile>> ListAsync(FetchRequest request, CancellationToken ct)
     {
-        using var source = SourceFactory.Create(request.Uri, request.Settings, http);
+        using var source = SourceFactory.Create(request.Uri, request.Settings, http, options.AwsDefaultCredentials);
         return await ListAsync(source, request, ct).ConfigureAwait(false);
     }
 
@@ -145,7 +145,7 @@ internal sealed partial class ModelFetcher(DownloadOptions options, HttpClient h
     public async Task<List<ManifestFile>> FetchAsync(FetchRequest request, StagingArea staging, IStoreIo io, Func<long> freeSpace,
         ProgressCounter progress, CancellationToken ct, IReadOnlyList<RemoteFile>? listed = null)
     {
-        using var source = SourceFactory.Create(request.Uri, request.Settings, http);
+        using var source = SourceFactory.Create(request.Uri, request.Settings, http, options.AwsDefaultCredentials);
         var files = listed is null ? await ListAsync(source, request, ct).ConfigureAwait(false) : [.. listed];
 
         var total = files.All(f => f.Size is not null) ? files.Sum(f => f.Size!.Value) : (long?)null;

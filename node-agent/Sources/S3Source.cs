@@ -1,4 +1,7 @@
 using System.Net;
+using System.Net.Security;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using Amazon.Runtime;
 using Amazon.S3;
 using Amazon.S3.Model;
@@ -11,6 +14,9 @@ namespace KServe.Node.Agent.Sources;
 /// <c>S3_USER_VIRTUAL_BUCKET</c>, <c>awsAnonymousCredential</c>, <c>AWS_ACCESS_KEY_ID</c> /
 /// <c>AWS_SECRET_ACCESS_KEY</c>. Keys become paths relative to the prefix; an exact key is one file;
 /// zero-size objects and keys ending in '/' are skipped, as KServe's initializer does.
+/// Without keys an object is fetched anonymously, unless the agent allows the SDK's default credential chain
+/// (<c>--aws-default-credentials</c>): the agent's own identity is not the tenants'. <c>S3_VERIFY_SSL=0</c> and
+/// <c>AWS_CA_BUNDLE</c> (a PEM file, or PEM text) apply to the SDK's TLS connections.
 /// Also serves <c>gs://</c> through GCS's XML interoperability API (S3-compatible, HMAC keys or anonymous).
 /// </summary>
 internal sealed class S3Source : IModelSource
@@ -19,19 +25,21 @@ internal sealed class S3Source : IModelSource
     private readonly string _bucket;
     private readonly string _prefix;
     private readonly string _uri;
+    private readonly string _deniedHint;
 
-    private S3Source(AmazonS3Client client, string uri, string bucket, string prefix)
+    private S3Source(AmazonS3Client client, string uri, string bucket, string prefix, string deniedHint = "check the credentials")
     {
         _client = client;
+        _deniedHint = deniedHint;
         _uri = uri;
         _bucket = bucket;
         _prefix = prefix;
     }
 
-    public static S3Source Create(string uri, SourceSettings s)
+    public static S3Source Create(string uri, SourceSettings s, bool defaultCredentials = false)
     {
         var (bucket, prefix) = ParseBucketUri(uri, "s3");
-        var config = BaseConfig();
+        var config = BaseConfig(s);
         var endpoint = s.Get("AWS_ENDPOINT_URL") ?? s.Get("AWS_ENDPOINT_URL_S3");
         if (endpoint is null && s.Get("S3_ENDPOINT") is { } host)
         {
@@ -59,6 +67,11 @@ internal sealed class S3Source : IModelSource
             : s.Get("AWS_ACCESS_KEY_ID") is { } id && s.Get("AWS_SECRET_ACCESS_KEY") is { } secret
                 ? (s.Get("AWS_SESSION_TOKEN") is { } token ? new SessionAWSCredentials(id, secret, token) : new BasicAWSCredentials(id, secret))
                 : null;
+        if (creds is null && !defaultCredentials)
+        {
+            return new S3Source(new AmazonS3Client(new AnonymousAWSCredentials(), config), uri, bucket, prefix,
+                "no keys are configured for it, so it was read anonymously (the agent's own AWS identity is used only with --aws-default-credentials)");
+        }
         var client = creds is null ? new AmazonS3Client(config) : new AmazonS3Client(creds, config);
         return new S3Source(client, uri, bucket, prefix);
     }
@@ -90,21 +103,92 @@ internal sealed class S3Source : IModelSource
         {
             creds = new AnonymousAWSCredentials();
         }
-        var config = BaseConfig();
+        var config = BaseConfig(s);
         config.ServiceURL = endpoint;
         config.AuthenticationRegion = "auto";
         config.ForcePathStyle = true;
         return new S3Source(new AmazonS3Client(creds, config), uri, bucket, prefix);
     }
 
-    private static AmazonS3Config BaseConfig() => new()
+    private static AmazonS3Config BaseConfig(SourceSettings s)
     {
-        // Retries are the fetcher's (per chunk, resuming at the byte reached); the SDK's own stay short.
-        MaxErrorRetry = 1,
-        Timeout = TimeSpan.FromSeconds(60),
-        RequestChecksumCalculation = RequestChecksumCalculation.WHEN_REQUIRED,
-        ResponseChecksumValidation = ResponseChecksumValidation.WHEN_REQUIRED,
-    };
+        var config = new AmazonS3Config
+        {
+            // Retries are the fetcher's (per chunk, resuming at the byte reached); the SDK's own stay short.
+            MaxErrorRetry = 1,
+            Timeout = TimeSpan.FromSeconds(60),
+            RequestChecksumCalculation = RequestChecksumCalculation.WHEN_REQUIRED,
+            ResponseChecksumValidation = ResponseChecksumValidation.WHEN_REQUIRED,
+        };
+        var verify = s.Flag("S3_VERIFY_SSL", fallback: true);
+        if (!verify || s.Get("AWS_CA_BUNDLE") is not null)
+        {
+            config.HttpClientFactory = new TlsClientFactory(verify ? LoadCaBundle(s.Get("AWS_CA_BUNDLE")!) : null, verify);
+        }
+        return config;
+    }
+
+    /// <summary>CA certificates from a PEM file, or from PEM text (a storage-config secret may carry it inline).</summary>
+    internal static X509Certificate2Collection LoadCaBundle(string bundle)
+    {
+        var roots = new X509Certificate2Collection();
+        var inline = bundle.Contains("-----BEGIN", StringComparison.Ordinal);
+        var what = inline ? "AWS_CA_BUNDLE (inline PEM)" : $"AWS_CA_BUNDLE {bundle}";
+        try
+        {
+            if (inline)
+            {
+                roots.ImportFromPem(bundle);
+            }
+            else
+            {
+                roots.ImportFromPemFile(bundle);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or CryptographicException)
+        {
+            throw new DownloadException(FailureReason.InvalidSettings, $"{what} cannot be read as PEM certificates: {e.Message}");
+        }
+        return roots.Count > 0 ? roots : throw new DownloadException(FailureReason.InvalidSettings, $"{what} holds no PEM certificate");
+    }
+
+    /// <summary>
+    /// The SDK's HTTP client with the source's TLS settings: the system's trust plus the CA bundle, or (S3_VERIFY_SSL=0)
+    /// no verification at all.
+    /// </summary>
+    private sealed class TlsClientFactory(X509Certificate2Collection? roots, bool verify) : HttpClientFactory
+    {
+        public override HttpClient CreateHttpClient(IClientConfig clientConfig)
+        {
+            var handler = new SocketsHttpHandler
+            {
+                AutomaticDecompression = DecompressionMethods.None,
+                MaxConnectionsPerServer = 64,
+                PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+                ConnectTimeout = TimeSpan.FromSeconds(15),
+                SslOptions = new SslClientAuthenticationOptions { RemoteCertificateValidationCallback = (_, cert, _, errors) => Trusted(cert, errors) },
+            };
+            return new HttpClient(handler) { Timeout = clientConfig.Timeout ?? TimeSpan.FromSeconds(100) };
+        }
+
+        private bool Trusted(X509Certificate? cert, SslPolicyErrors errors)
+        {
+            if (!verify || errors == SslPolicyErrors.None)
+            {
+                return true;
+            }
+            if (roots is null || cert is null || errors != SslPolicyErrors.RemoteCertificateChainErrors)
+            {
+                return false;
+            }
+            using var chain = new X509Chain();
+            chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+            chain.ChainPolicy.CustomTrustStore.AddRange(roots);
+            chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+            using var leaf = new X509Certificate2(cert);
+            return chain.Build(leaf);
+        }
+    }
 
     internal static (string Bucket, string Prefix) ParseBucketUri(string uri, string scheme)
     {
@@ -266,6 +350,15 @@ internal sealed class S3Source : IModelSource
         {
             throw new DownloadException(FailureReason.SourceUnavailable, $"{_uri}: {e.Message}", e);
         }
+        catch (HttpRequestException e) when (e.InnerException is System.Security.Authentication.AuthenticationException tls)
+        {
+            throw new DownloadException(FailureReason.SourceUnavailable,
+                $"{_uri}: TLS: {tls.Message} (a private CA goes in AWS_CA_BUNDLE; S3_VERIFY_SSL=0 turns verification off)", e);
+        }
+        catch (HttpRequestException e)
+        {
+            throw new DownloadException(FailureReason.SourceUnavailable, $"{_uri}: {e.Message}", e);
+        }
     }
 
     private DownloadException Map(Exception e, HttpStatusCode status, string? code)
@@ -275,10 +368,10 @@ internal sealed class S3Source : IModelSource
         return code switch
         {
             "InvalidAccessKeyId" or "SignatureDoesNotMatch" or "AccessDenied" or "InvalidToken" or "ExpiredToken" or "AllAccessDisabled"
-                => new(FailureReason.AccessDenied, $"{_uri}: access denied ({code}); check the credentials", e),
+                => new(FailureReason.AccessDenied, $"{_uri}: access denied ({code}); {_deniedHint}", e),
             "NoSuchBucket" or "NoSuchKey" => new(FailureReason.NotFound, $"{_uri}: not found ({code})", e),
             _ when s == 412 => new(FailureReason.SourceChanged, $"{_uri}: an object changed while it was downloaded (HTTP 412 to If-Match); the next attempt starts it again", e),
-            _ when s is 401 or 403 => new(FailureReason.AccessDenied, $"{_uri}: access denied (HTTP {s}); check the credentials", e),
+            _ when s is 401 or 403 => new(FailureReason.AccessDenied, $"{_uri}: access denied (HTTP {s}); {_deniedHint}", e),
             _ when s == 404 => new(FailureReason.NotFound, $"{_uri}: not found (HTTP 404)", e),
             _ when s == 0 || s >= 500 || s == 429 || s == 408 => new(FailureReason.SourceUnavailable, $"{_uri}: {(s == 0 ? "no response" : $"HTTP {s}")} {code}".TrimEnd(), e),
             _ => new(FailureReason.NotFound, $"{_uri}: HTTP {s} {code}".TrimEnd(), e),

@@ -29,6 +29,7 @@ internal interface IModelSource : IDisposable
 internal enum FailureReason
 {
     InvalidUri,
+    InvalidSettings,
     NotFound,
     AccessDenied,
     SourceUnavailable,

@@ -57,14 +57,16 @@ internal sealed class SourceSettings
 /// <summary>Picks the source for a URI by its scheme.</summary>
 internal static class SourceFactory
 {
-    public static IModelSource Create(string uri, SourceSettings settings, HttpClient http)
+    /// <summary>The source for <paramref name="uri"/>; an S3 source without keys may use the SDK's default credential
+    /// chain only when <paramref name="awsDefaultCredentials"/> says so.</summary>
+    public static IModelSource Create(string uri, SourceSettings settings, HttpClient http, bool awsDefaultCredentials = false)
     {
         ArgumentNullException.ThrowIfNull(uri);
         var scheme = uri.IndexOf("://", StringComparison.Ordinal) is var i and > 0 ? uri[..i].ToLowerInvariant() : "";
         return scheme switch
         {
             "http" or "https" => new HttpSource(uri, settings, http),
-            "s3" => S3Source.Create(uri, settings),
+            "s3" => S3Source.Create(uri, settings, awsDefaultCredentials),
             "gs" => S3Source.CreateForGcs(uri, settings),
             "hf" => new HubSource(uri, settings, http),
             "" => throw new DownloadException(FailureReason.InvalidUri, $"'{Engine.ModelFetcher.SafeUri(uri)}' has no scheme; supported: s3://, gs://, hf://, https://, http://"),

@@ -41,11 +41,18 @@ public sealed class S3StandIn : IAsyncDisposable
 
     private long _bytesServed;
 
-    public static async Task<S3StandIn> StartAsync()
+    /// <summary>Starts on a loopback port: plain HTTP, or HTTPS with <paramref name="certificate"/> (and its private key).</summary>
+    public static async Task<S3StandIn> StartAsync(System.Security.Cryptography.X509Certificates.X509Certificate2? certificate = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
-        builder.WebHost.UseKestrel(o => o.Listen(IPAddress.Loopback, 0));
+        builder.WebHost.UseKestrel(o => o.Listen(IPAddress.Loopback, 0, l =>
+        {
+            if (certificate is not null)
+            {
+                l.UseHttps(certificate);
+            }
+        }));
         var app = builder.Build();
         var s3 = new S3StandIn(app);
         app.Run(s3.HandleAsync);
