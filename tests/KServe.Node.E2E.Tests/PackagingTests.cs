@@ -116,6 +116,38 @@ public sealed partial class PackagingTests
     }
 
     /// <summary>
+    /// A leaked agent token cannot write other nodes' status (a ValidatingAdmissionPolicy on the bound token's node
+    /// claim, bound with Deny), only labelled scraper namespaces reach the agent's port, and the agent is evicted last.
+    /// The CEL itself needs a real kube-apiserver to run; here its shape is checked.
+    /// </summary>
+    [Fact]
+    public void The_agent_writes_only_its_own_node_is_reached_only_by_scrapers_and_is_evicted_last()
+    {
+        var docs = Documents(RenderKustomize());
+        var ds = docs.Single(d => (string?)d["kind"] == "DaemonSet" && (string?)d["metadata"]!["name"] == "kserve-node-agent");
+        Assert.Equal("system-node-critical", (string?)ds["spec"]!["template"]!["spec"]!["priorityClassName"]);
+
+        var policy = docs.Single(d => (string?)d["kind"] == "ValidatingAdmissionPolicy");
+        var rule = policy["spec"]!["matchConstraints"]!["resourceRules"]![0]!;
+        Assert.Contains("localmodelnodes/status", rule["resources"]!.AsArray().Select(r => (string)r!));
+        Assert.Contains("system:serviceaccount:kserve-node:kserve-node-agent", (string)policy["spec"]!["matchConditions"]![0]!["expression"]!, StringComparison.Ordinal);
+        var check = (string)policy["spec"]!["validations"]![0]!["expression"]!;
+        Assert.Contains("request.name == request.userInfo.extra[\"authentication.kubernetes.io/node-name\"][0]", check, StringComparison.Ordinal);
+        var binding = docs.Single(d => (string?)d["kind"] == "ValidatingAdmissionPolicyBinding");
+        Assert.Equal(((string?)policy["metadata"]!["name"], "Deny"), ((string?)binding["spec"]!["policyName"], (string?)binding["spec"]!["validationActions"]![0]));
+        // The ServiceAccount the policy names is the one the DaemonSet runs as.
+        Assert.Equal("kserve-node-agent", (string?)ds["spec"]!["template"]!["spec"]!["serviceAccountName"]);
+        Assert.Equal("kserve-node", (string?)ds["metadata"]!["namespace"]);
+
+        var np = docs.Single(d => (string?)d["kind"] == "NetworkPolicy" && (string?)d["metadata"]!["name"] == "kserve-node-agent");
+        Assert.Equal("node-agent", (string?)np["spec"]!["podSelector"]!["matchLabels"]!["app.kubernetes.io/name"]);
+        var ingress = np["spec"]!["ingress"]!.AsArray().Single()!;
+        Assert.Equal("true", (string?)ingress["from"]![0]!["namespaceSelector"]!["matchLabels"]!["kserve-node.io/scrape"]);
+        var agentPort = ds["spec"]!["template"]!["spec"]!["containers"]![0]!["ports"]![0]!["containerPort"]!.GetValue<int>();
+        Assert.Equal(agentPort, ingress["ports"]![0]!["port"]!.GetValue<int>());
+    }
+
+    /// <summary>
     /// Each built-in object deserializes into KubernetesClient's models (generated from the published
     /// OpenAPI schema) and serializes back without losing a field: a misspelt or misplaced field would be
     /// dropped by the typed model and show up as a difference.
