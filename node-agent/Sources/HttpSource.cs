@@ -126,10 +126,22 @@ internal sealed partial class HttpSource : IModelSource
 
     private async Task<RemoteFile> ProbeAsync(Uri url, string relative, CancellationToken ct)
     {
-        using var resp = await SendAsync(HttpMethod.Head, url, null, ct).ConfigureAwait(false);
-        var size = resp.Content.Headers.ContentLength;
+        HttpResponseMessage first;
+        try
+        {
+            first = await SendAsync(HttpMethod.Head, url, null, ct).ConfigureAwait(false);
+        }
+        catch (DownloadException e) when (e.HttpStatus is 403 or 405 or 501)
+        {
+            // A pre-signed GET URL (signed for GET only) and some servers refuse HEAD: ask for the first byte instead.
+            first = await SendAsync(HttpMethod.Get, url, r => r.Headers.Range = new RangeHeaderValue(0, 0), ct, HttpCompletionOption.ResponseHeadersRead).ConfigureAwait(false);
+        }
+        using var resp = first;
+        var partial = resp.StatusCode == HttpStatusCode.PartialContent;
+        var size = partial ? resp.Content.Headers.ContentRange?.Length : resp.Content.Headers.ContentLength;
         string? md5 = null, sha256 = null;
-        if (resp.Content.Headers.ContentMD5 is { Length: 16 } m)
+        // Content-MD5 describes the bytes of this answer: on a 206 that is one byte, not the file.
+        if (!partial && resp.Content.Headers.ContentMD5 is { Length: 16 } m)
         {
             md5 = Convert.ToHexStringLower(m);
         }
@@ -150,7 +162,7 @@ internal sealed partial class HttpSource : IModelSource
         }
         var etag = resp.Headers.ETag?.Tag;
         var version = etag ?? resp.Content.Headers.LastModified?.ToString("R");
-        var ranges = resp.Headers.AcceptRanges.Contains("bytes");
+        var ranges = partial || resp.Headers.AcceptRanges.Contains("bytes");
         return new RemoteFile(relative, size, md5, sha256, version, url.ToString(), ranges);
     }
 
@@ -297,14 +309,16 @@ internal sealed partial class HttpSource : IModelSource
         var status = (int)resp.StatusCode;
         resp.Dispose();
         var where = Redact(url.ToString());
-        throw status switch
+        var (reason, message) = status switch
         {
-            401 or 403 => new DownloadException(FailureReason.AccessDenied, $"{where}: access denied (HTTP {status}); check the credentials"),
-            404 or 410 => new DownloadException(FailureReason.NotFound, $"{where}: not found (HTTP {status})"),
-            412 => new DownloadException(FailureReason.SourceUnavailable, $"{where}: the file changed while it was downloaded (HTTP 412)"),
-            >= 500 or 408 or 429 => new DownloadException(FailureReason.SourceUnavailable, $"{where}: HTTP {status}"),
-            _ => new DownloadException(FailureReason.NotFound, $"{where}: HTTP {status}"),
+            401 or 403 => (FailureReason.AccessDenied, $"{where}: access denied (HTTP {status}); check the credentials"),
+            404 or 410 => (FailureReason.NotFound, $"{where}: not found (HTTP {status})"),
+            412 => (FailureReason.SourceUnavailable, $"{where}: the file changed while it was downloaded (HTTP 412)"),
+            501 => (FailureReason.NotFound, $"{where}: HTTP {status}"),
+            >= 500 or 408 or 429 => (FailureReason.SourceUnavailable, $"{where}: HTTP {status}"),
+            _ => (FailureReason.NotFound, $"{where}: HTTP {status}"),
         };
+        throw new DownloadException(reason, message) { HttpStatus = status };
     }
 
     /// <summary>Drops the query string (pre-signed URLs carry credentials there) and any user info.</summary>

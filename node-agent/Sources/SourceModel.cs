@@ -61,6 +61,9 @@ internal sealed class DownloadException : Exception
 
     public FailureReason Reason { get; }
 
+    /// <summary>The HTTP status the source answered, where the failure is one.</summary>
+    public int? HttpStatus { get; init; }
+
     /// <summary>Transient failures (source down, connection reset) are retried; the others are final for this attempt.</summary>
     public bool Transient => Reason == FailureReason.SourceUnavailable;
 }

@@ -295,6 +295,35 @@ public sealed class HostileSourceTests
         }
     }
 
+    [Fact]
+    public async Task A_url_that_refuses_HEAD_like_a_presigned_GET_is_probed_with_its_first_byte_and_fetched_in_ranges()
+    {
+        await using var origin = await ScriptedOrigin.StartAsync();
+        var data = TestData.Bytes(3 << 20, 50);
+        origin.On("/signed.bin", ctx =>
+        {
+            if (HttpMethods.IsHead(ctx.Request.Method))
+            {
+                // S3 answers a HEAD on a URL signed for GET with 403 SignatureDoesNotMatch.
+                ctx.Response.StatusCode = 403;
+                return Task.CompletedTask;
+            }
+            return Results.Bytes(data, "application/octet-stream", enableRangeProcessing: true,
+                entityTag: new Microsoft.Net.Http.Headers.EntityTagHeaderValue("\"v1\"")).ExecuteAsync(ctx);
+        });
+        using var tmp = new TempDir();
+        await using var h = new EngineHarness(tmp.Path, FewRetries());
+
+        h.Engine.SetDesired([EngineHarness.Spec("m", $"{origin.BaseUrl}/signed.bin?X-Amz-Signature=abc")]);
+        var v = await h.WaitFor("m", ModelStates.Downloaded);
+
+        Assert.Equal(TestData.Sha256(data), TestData.Sha256File(Path.Combine(v.Path, "signed.bin")));
+        var ranges = origin.HeadersFor("/signed.bin").Select(hd => hd.GetValueOrDefault("Range")).ToList();
+        Assert.Contains("bytes=0-0", ranges);
+        // The size came from the probe, so the file was fetched in parallel 1 MiB chunks.
+        Assert.Contains("bytes=2097152-3145727", ranges);
+    }
+
     [Theory]
     [InlineData("../escape.bin")]
     [InlineData("/etc/passwd")]
