@@ -16,10 +16,17 @@ namespace KServe.Node.Agent.Kubernetes;
 /// secrets attached to the ServiceAccount (<c>serviceAccountName</c> or <c>default</c>) in the job
 /// namespace. A failure to resolve is logged and the download goes ahead with what there is, as KServe does.
 /// Values are never logged.
+/// Unlike KServe, a namespace cache gets the job namespace's credentials only where an admin released them to its
+/// namespace: the annotation <see cref="NamespacesAnnotation"/> (<c>team-a,team-b</c>, or <c>*</c>) on the
+/// ServiceAccount, or on the storage-config Secret. Otherwise any tenant could name any ServiceAccount there and pull
+/// what only the cluster's admins may read into the shared cache.
 /// </summary>
 internal sealed partial class CredentialResolver(IKubernetes client, AgentNodeSettings node, ILogger<CredentialResolver> logger)
 {
     private const string S3Annotation = "serving.kserve.io/";
+
+    /// <summary>The namespaces whose namespace caches may use a ServiceAccount's or storage-config Secret's credentials.</summary>
+    public const string NamespacesAnnotation = "kserve-node.io/credential-namespaces";
 
     private static readonly (string Json, string Env)[] StorageSpecKeys =
     [
@@ -41,11 +48,11 @@ internal sealed partial class CredentialResolver(IKubernetes client, AgentNodeSe
         {
             if (entry.Storage?.Key is { Length: > 0 } key)
             {
-                await FromStorageSpecAsync(key, entry.Storage.Parameters, values, ct).ConfigureAwait(false);
+                await FromStorageSpecAsync(entry, key, entry.Storage.Parameters, values, ct).ConfigureAwait(false);
             }
             else
             {
-                await FromServiceAccountAsync(entry.ServiceAccountName is { Length: > 0 } sa ? sa : "default", values, ct).ConfigureAwait(false);
+                await FromServiceAccountAsync(entry, entry.ServiceAccountName is { Length: > 0 } sa ? sa : "default", values, ct).ConfigureAwait(false);
             }
         }
         catch (HttpOperationException e)
@@ -55,9 +62,29 @@ internal sealed partial class CredentialResolver(IKubernetes client, AgentNodeSe
         return baseSettings.With(values);
     }
 
-    private async Task FromStorageSpecAsync(string key, IDictionary<string, string>? parameters, Dictionary<string, string> values, CancellationToken ct)
+    /// <summary>Whether credentials carrying <paramref name="meta"/> may serve <paramref name="entry"/> (always, for a cluster cache).</summary>
+    private bool Released(LocalModelInfo entry, V1ObjectMeta? meta, string kind, string name)
+    {
+        if (entry.Namespace is not { Length: > 0 } ns)
+        {
+            return true;
+        }
+        var allowed = meta?.Annotations?.Lookup(NamespacesAnnotation)?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries) ?? [];
+        if (allowed.Contains("*") || allowed.Contains(ns))
+        {
+            return true;
+        }
+        LogWithheld(logger, entry.StatusKey, kind, name, node.JobNamespace, ns);
+        return false;
+    }
+
+    private async Task FromStorageSpecAsync(LocalModelInfo entry, string key, IDictionary<string, string>? parameters, Dictionary<string, string> values, CancellationToken ct)
     {
         var secret = await client.CoreV1.ReadNamespacedSecretAsync(node.StorageSpecSecretName, node.JobNamespace, cancellationToken: ct).ConfigureAwait(false);
+        if (!Released(entry, secret.Metadata, "Secret", node.StorageSpecSecretName))
+        {
+            return;
+        }
         if (secret.Data?.TryGetValue(key, out var raw) != true || raw is null)
         {
             LogMissingKey(logger, node.StorageSpecSecretName, key);
@@ -89,7 +116,7 @@ internal sealed partial class CredentialResolver(IKubernetes client, AgentNodeSe
         }
     }
 
-    private async Task FromServiceAccountAsync(string name, Dictionary<string, string> values, CancellationToken ct)
+    private async Task FromServiceAccountAsync(LocalModelInfo entry, string name, Dictionary<string, string> values, CancellationToken ct)
     {
         V1ServiceAccount sa;
         try
@@ -97,6 +124,10 @@ internal sealed partial class CredentialResolver(IKubernetes client, AgentNodeSe
             sa = await client.CoreV1.ReadNamespacedServiceAccountAsync(name, node.JobNamespace, cancellationToken: ct).ConfigureAwait(false);
         }
         catch (HttpOperationException e) when (e.Response.StatusCode == System.Net.HttpStatusCode.NotFound)
+        {
+            return;
+        }
+        if (!Released(entry, sa.Metadata, "ServiceAccount", name))
         {
             return;
         }
@@ -166,6 +197,9 @@ internal sealed partial class CredentialResolver(IKubernetes client, AgentNodeSe
 
     [LoggerMessage(EventId = 4101, Level = LogLevel.Warning, Message = "Credentials for {StatusKey} could not be read (HTTP {Status}); downloading without them")]
     private static partial void LogResolveFailed(ILogger logger, string statusKey, int status);
+
+    [LoggerMessage(EventId = 4103, Level = LogLevel.Warning, Message = "Credentials for {StatusKey} withheld: {Kind} {Name} in {JobNamespace} is not released to namespace {Namespace} (annotation " + NamespacesAnnotation + ")")]
+    private static partial void LogWithheld(ILogger logger, string statusKey, string kind, string name, string jobNamespace, string @namespace);
 
     [LoggerMessage(EventId = 4102, Level = LogLevel.Warning, Message = "Secret {Secret} has no usable key {Key}")]
     private static partial void LogMissingKey(ILogger logger, string secret, string key);
