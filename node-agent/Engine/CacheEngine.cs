@@ -287,6 +287,12 @@ internal sealed partial class CacheEngine : IDisposable
                 byKey[s.StorageKey] = s;
                 caches[s.StorageKey] = [s.StatusKey];
             }
+            else if (first.Uri != s.Uri)
+            {
+                // 64 bits of SHA-256 (KServe's storage key): two URIs meeting here are a collision, never one model.
+                conflicts[s.StatusKey] = $"its sourceModelUri has the same storage key {s.StorageKey} as {first.StatusKey}'s, a different URI; "
+                    + "the folder stays with the first; use another URI (a trailing '/' or a revision) for this cache";
+            }
             else if (first.Filter.ToString() == s.Filter.ToString())
             {
                 caches[s.StorageKey].Add(s.StatusKey);
@@ -341,6 +347,13 @@ internal sealed partial class CacheEngine : IDisposable
             manifest = null;
             waiting = false;
         }
+        if (manifest is { SourceHash.Length: > 0 } held && held.SourceHash != ModelFetcher.UriHash(spec.Uri))
+        {
+            // The folder belongs to another URI with the same 64-bit key: never serve it as this one, never replace it.
+            changed |= Set(job, ModelStates.Error, FailureReason.Conflict,
+                $"storage key {key} already holds {held.SourceUri}, a different URI with the same key; use another URI (a trailing '/' or a revision) for this cache", now);
+            return changed;
+        }
         if (manifest is not null)
         {
             var filterChanged = manifest.Filter is { } f && new FileFilter(f.AllowPatterns, f.IgnorePatterns).ToString() != spec.Filter.ToString();
@@ -348,9 +361,10 @@ internal sealed partial class CacheEngine : IDisposable
             {
                 job.Failures = 0;
                 changed |= Set(job, ModelStates.Downloaded, null, null, now);
-                if (!manifest.Caches.SequenceEqual(caches) || manifest.Filter is null)
+                if (!manifest.Caches.SequenceEqual(caches) || manifest.Filter is null || manifest.SourceHash.Length == 0)
                 {
                     manifest.Caches = caches;
+                    manifest.SourceHash = ModelFetcher.UriHash(spec.Uri);
                     manifest.Filter = new ManifestFilter { AllowPatterns = spec.Filter.AllowPatterns, IgnorePatterns = spec.Filter.IgnorePatterns };
                     _store.WriteManifest(manifest);
                 }
@@ -554,6 +568,7 @@ internal sealed partial class CacheEngine : IDisposable
             StorageKey = spec.StorageKey,
             Caches = job.Caches,
             SourceUri = ModelFetcher.SafeUri(spec.Uri),
+            SourceHash = ModelFetcher.UriHash(spec.Uri),
             Filter = new ManifestFilter { AllowPatterns = spec.Filter.AllowPatterns, IgnorePatterns = spec.Filter.IgnorePatterns },
             Verification = Verification.Overall(files),
             Origin = origin,

@@ -19,6 +19,13 @@ internal sealed class ModelManifest
     /// <summary>The source URI without user info or query (never a credential).</summary>
     public string SourceUri { get; set; } = "";
 
+    /// <summary>
+    /// SHA-256 of the full source URI: the storage key keeps only 64 bits of it, so two URIs could share a key; this
+    /// tells them apart without storing the URI. Empty in manifests written before it was recorded.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public string SourceHash { get; set; } = "";
+
     /// <summary>allowPatterns / ignorePatterns the folder was built with; null in manifests written before filters were recorded.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public ManifestFilter? Filter { get; set; }

@@ -34,6 +34,39 @@ public sealed class StoreTests
     }
 
     [Fact]
+    public async Task A_folder_whose_manifest_names_another_URI_with_the_same_key_is_neither_served_nor_replaced()
+    {
+        await using var server = await RangeHttpServer.StartAsync();
+        var data = TestData.Bytes(1 << 20, 90);
+        server.AddFile("m.bin", data);
+        using var tmp = new TempDir();
+        var uri = server.BaseUrl + "/m.bin";
+        var key = Api.StorageKey.Compute(uri);
+        await using (var h = new EngineHarness(tmp.Path))
+        {
+            h.Engine.SetDesired([EngineHarness.Spec("m", uri)]);
+            await h.WaitFor("m", ModelStates.Downloaded);
+            var written = h.Store.GetManifest(key)!;
+            Assert.Equal(ModelFetcher.UriHash(uri), written.SourceHash);
+            // What a 64-bit collision leaves on disk: the folder of key K, downloaded for another URI.
+            written.SourceHash = ModelFetcher.UriHash(uri + "?another");
+            written.SourceUri = "https://elsewhere.example/other.bin";
+            h.Store.WriteManifest(written);
+        }
+        var served = server.BytesServed;
+
+        await using (var h = new EngineHarness(tmp.Path))
+        {
+            h.Engine.SetDesired([EngineHarness.Spec("m", uri)]);
+            var v = await h.WaitFor("m", ModelStates.Error);
+            Assert.Equal(nameof(FailureReason.Conflict), v.Reason);
+            Assert.Contains("already holds https://elsewhere.example/other.bin", v.Message, StringComparison.Ordinal);
+        }
+        Assert.Equal(served, server.BytesServed);
+        Assert.Equal(TestData.Sha256(data), TestData.Sha256File(Path.Combine(tmp.Path, "models", key, "m.bin")));
+    }
+
+    [Fact]
     public async Task A_key_removed_and_re_added_while_its_download_unwinds_is_downloaded_without_a_spurious_error()
     {
         await using var server = await RangeHttpServer.StartAsync();
