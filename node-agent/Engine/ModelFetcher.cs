@@ -100,43 +100,41 @@ internal sealed partial class ModelFetcher(DownloadOptions options, HttpClient h
         {
             return null;
         }
-        var offered = options.Verify && (f.Sha256 is not null || f.Md5 is not null);
+        var checksum = options.Verify ? Checksum.Of(f) : null;
         if (reuse.Known?.GetValueOrDefault(f.Path) is { } k && k.Size == size
             && (f.Sha256 is null || string.Equals(k.Sha256, f.Sha256, StringComparison.OrdinalIgnoreCase))
-            && (f.Md5 is null || string.Equals(k.Md5, f.Md5, StringComparison.OrdinalIgnoreCase)))
+            && (f.Md5 is null || string.Equals(k.Md5, f.Md5, StringComparison.OrdinalIgnoreCase))
+            && (f.GitSha1 is null || string.Equals(k.GitSha1, f.GitSha1, StringComparison.OrdinalIgnoreCase)))
         {
-            return new ManifestFile { Path = f.Path, Size = size, Md5 = f.Md5 ?? k.Md5, Sha256 = f.Sha256 ?? k.Sha256, Verified = offered ? Verification.Checksum : k.Verified };
+            return new ManifestFile
+            {
+                Path = f.Path, Size = size, Md5 = f.Md5 ?? k.Md5, Sha256 = f.Sha256 ?? k.Sha256, GitSha1 = f.GitSha1 ?? k.GitSha1,
+                Verified = checksum is not null ? Verification.Checksum : k.Verified,
+            };
         }
-        if (!offered)
+        if (checksum is null)
         {
             return new ManifestFile { Path = f.Path, Size = size, Verified = Verification.SizeOnly };
         }
-        if ((f.Sha256 is { } sha && !string.Equals(LocalHash(path, HashAlgorithmName.SHA256), sha, StringComparison.OrdinalIgnoreCase))
-            || (f.Md5 is { } md5 && !string.Equals(LocalHash(path, HashAlgorithmName.MD5), md5, StringComparison.OrdinalIgnoreCase)))
+        if (!string.Equals(LocalHash(path, checksum), checksum.Expected, StringComparison.OrdinalIgnoreCase))
         {
             return null;
         }
-        return new ManifestFile { Path = f.Path, Size = size, Md5 = f.Md5, Sha256 = f.Sha256, Verified = Verification.Checksum };
+        return new ManifestFile { Path = f.Path, Size = size, Md5 = f.Md5, Sha256 = f.Sha256, GitSha1 = f.GitSha1, Verified = Verification.Checksum };
     }
 
-    private static string LocalHash(string path, HashAlgorithmName algorithm)
+    /// <summary>A file on disk hashed as <paramref name="checksum"/> defines it (the same code that checks downloads).</summary>
+    private static string LocalHash(string path, Checksum checksum)
     {
-        using var hash = IncrementalHash.CreateHash(algorithm);
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1 << 20);
-        var buffer = ArrayPool<byte>.Shared.Rent(1 << 20);
-        try
+        using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        var size = RandomAccess.GetLength(handle);
+        var hasher = new OrderedHasher(handle, size == 0 ? 0 : 1, Math.Max(size, 1), size, checksum);
+        if (size > 0)
         {
-            int n;
-            while ((n = stream.Read(buffer, 0, buffer.Length)) > 0)
-            {
-                hash.AppendData(buffer, 0, n);
-            }
-            return Convert.ToHexStringLower(hash.GetHashAndReset());
+            hasher.Complete(0);
         }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
+        hasher.RunAsync(CancellationToken.None).GetAwaiter().GetResult();
+        return hasher.Result;
     }
 
     /// <summary>The hash a plan stores to compare URIs without storing them (a URI may carry a pre-signed query).</summary>
@@ -245,7 +243,7 @@ internal sealed partial class ModelFetcher(DownloadOptions options, HttpClient h
         public int Chunks { get; init; }
         public long ChunkSize { get; init; }
         public bool Create { get; init; }
-        public HashAlgorithmName? Algorithm { get; init; }
+        public Checksum? Checksum { get; init; }
         public SafeFileHandle? Handle { get; set; }
         public OrderedHasher? Hasher { get; set; }
         public Task Hashing { get; set; } = Task.CompletedTask;
@@ -328,10 +326,10 @@ internal sealed partial class ModelFetcher(DownloadOptions options, HttpClient h
                     results[i] = keep;
                     continue;
                 }
-                var algo = !options.Verify ? null : f.Sha256 is not null ? HashAlgorithmName.SHA256 : f.Md5 is not null ? HashAlgorithmName.MD5 : (HashAlgorithmName?)null;
+                var checksum = options.Verify ? Checksum.Of(f) : null;
                 if (f.Size is not { } size)
                 {
-                    var unsized = new FileJob(i, f, path) { Create = true, Algorithm = algo };
+                    var unsized = new FileJob(i, f, path) { Create = true, Checksum = checksum };
                     jobs.Add(unsized);
                     Add(work, new WorkItem(unsized, 0, 0, null));
                     continue;
@@ -345,7 +343,7 @@ internal sealed partial class ModelFetcher(DownloadOptions options, HttpClient h
                 }
                 var effectiveChunk = f.SupportsRanges ? chunkSize : Math.Max(size, 1);
                 var chunks = size == 0 ? 0 : (int)((size + effectiveChunk - 1) / effectiveChunk);
-                var job = new FileJob(i, f, path) { Done = done, Chunks = chunks, ChunkSize = effectiveChunk, Create = !fits, Algorithm = algo };
+                var job = new FileJob(i, f, path) { Done = done, Chunks = chunks, ChunkSize = effectiveChunk, Create = !fits, Checksum = checksum };
                 jobs.Add(job);
                 for (var c = 0; c < chunks; c++)
                 {
@@ -437,9 +435,9 @@ internal sealed partial class ModelFetcher(DownloadOptions options, HttpClient h
             slots.Release();
             throw;
         }
-        if (job.Algorithm is { } a && job.File.Size is { } size)
+        if (job.Checksum is { } checksum && job.File.Size is { } size)
         {
-            var hasher = new OrderedHasher(job.Handle, job.Chunks, job.ChunkSize, size, a, a == HashAlgorithmName.MD5 ? job.File.PartSize : null);
+            var hasher = new OrderedHasher(job.Handle, job.Chunks, job.ChunkSize, size, checksum);
             foreach (var c in job.Done)
             {
                 hasher.Complete(c);
@@ -460,25 +458,21 @@ internal sealed partial class ModelFetcher(DownloadOptions options, HttpClient h
         {
             throw new DownloadException(FailureReason.SizeMismatch, $"{f.Path}: {length} bytes on disk, the source said {expected}");
         }
-        string? md5 = f.Md5, sha = f.Sha256;
-        if (job.Algorithm is { } algorithm)
+        if (job.Checksum is { } checksum)
         {
             // A file of unknown size arrived as one stream: hash it now, from the page cache.
-            var got = job.Hasher?.Result ?? LocalHash(job.Path, algorithm);
-            var want = algorithm == HashAlgorithmName.SHA256 ? f.Sha256! : f.Md5!;
-            if (!string.Equals(got, want, StringComparison.OrdinalIgnoreCase))
+            var got = job.Hasher?.Result ?? LocalHash(job.Path, checksum);
+            if (!string.Equals(got, checksum.Expected, StringComparison.OrdinalIgnoreCase))
             {
                 throw new DownloadException(FailureReason.ChecksumMismatch,
-                    $"checksum mismatch for {f.Path}: {algorithm.Name!.ToLowerInvariant()} expected {want}, got {got}");
+                    $"checksum mismatch for {f.Path}: {checksum.Name} expected {checksum.Expected}, got {got}");
             }
-        }
-        else
-        {
-            (md5, sha) = (null, null);
         }
         io.Flush(handle);
         job.Dispose();
-        return new ManifestFile { Path = f.Path, Size = length, Md5 = md5, Sha256 = sha, Verified = job.Algorithm is null ? Verification.SizeOnly : Verification.Checksum };
+        return job.Checksum is null
+            ? new ManifestFile { Path = f.Path, Size = length, Verified = Verification.SizeOnly }
+            : new ManifestFile { Path = f.Path, Size = length, Md5 = f.Md5, Sha256 = f.Sha256, GitSha1 = f.GitSha1, Verified = Verification.Checksum };
     }
 
     private async Task RunChunkAsync(IModelSource source, WorkItem item, StagingArea staging, IStoreIo io, ProgressCounter progress,
@@ -649,9 +643,26 @@ internal sealed partial class ModelFetcher(DownloadOptions options, HttpClient h
 }
 
 /// <summary>
+/// The checksum a file is verified against: the strongest its source offers. SHA-256; else MD5, or S3's multipart
+/// ETag (<paramref name="PartSize"/>: the MD5 of the parts' MD5s, then <c>-N</c>); else the git blob SHA-1 the Hub
+/// gives for files not in LFS (SHA-1 over <c>blob {size}\0</c> and the bytes: <paramref name="Prefix"/>).
+/// </summary>
+internal sealed record Checksum(HashAlgorithmName Algorithm, string Expected, long? PartSize = null, byte[]? Prefix = null)
+{
+    public static Checksum? Of(RemoteFile f) =>
+        f.Sha256 is { } sha ? new(HashAlgorithmName.SHA256, sha)
+        : f.Md5 is { } md5 ? new(HashAlgorithmName.MD5, md5, f.PartSize)
+        : f.GitSha1 is { } git && f.Size is { } size ? new(HashAlgorithmName.SHA1, git, Prefix: System.Text.Encoding.ASCII.GetBytes($"blob {size}\0"))
+        : null;
+
+    /// <summary>How messages name it.</summary>
+    public string Name => Prefix is not null ? "git-sha1" : Algorithm.Name!.ToLowerInvariant();
+}
+
+/// <summary>
 /// Hashes a file in chunk order while chunks arrive out of order from parallel streams: each chunk is
-/// read back (from the page cache, normally) once it and all before it are written. With a part size it computes
-/// S3's multipart ETag instead: the MD5 of the concatenated MD5s of each part, then <c>-N</c>.
+/// read back (from the page cache, normally) once it and all before it are written, as its
+/// <see cref="Checksum"/> defines the hash.
 /// </summary>
 internal sealed class OrderedHasher
 {
@@ -660,15 +671,17 @@ internal sealed class OrderedHasher
     private readonly long _chunkSize;
     private readonly long _size;
     private readonly long? _partSize;
+    private readonly byte[]? _prefix;
     private string? _result;
 
-    public OrderedHasher(SafeFileHandle handle, int chunks, long chunkSize, long size, HashAlgorithmName algorithm, long? partSize = null)
+    public OrderedHasher(SafeFileHandle handle, int chunks, long chunkSize, long size, Checksum checksum)
     {
         _handle = handle;
         _chunkSize = chunkSize;
         _size = size;
-        _partSize = partSize;
-        Algorithm = algorithm;
+        _partSize = checksum.Algorithm == HashAlgorithmName.MD5 ? checksum.PartSize : null;
+        _prefix = checksum.Prefix;
+        Algorithm = checksum.Algorithm;
         _ready = new TaskCompletionSource[chunks];
         for (var i = 0; i < chunks; i++)
         {
@@ -691,6 +704,10 @@ internal sealed class OrderedHasher
         var buffer = ArrayPool<byte>.Shared.Rent(1 << 20);
         try
         {
+            if (_prefix is not null)
+            {
+                hash.AppendData(_prefix);
+            }
             for (var c = 0; c < _ready.Length; c++)
             {
                 await _ready[c].Task.WaitAsync(ct).ConfigureAwait(false);

@@ -88,8 +88,10 @@ internal sealed class HubSource : IModelSource
             {
                 var path = PathGuard.Validate(e.Path ?? "", _uri);
                 var escaped = string.Join('/', path.Split('/').Select(Uri.EscapeDataString));
+                // LFS files carry the SHA-256 of their content; the others their git blob id (for LFS files that id is the pointer's).
                 var sha256 = e.Lfs?.Oid is { Length: 64 } oid ? oid.ToLowerInvariant() : null;
-                files.Add(new RemoteFile(path, e.Size, null, sha256, commit, $"{_endpoint}/{_repo}/resolve/{commit}/{escaped}"));
+                var gitSha1 = e.Lfs is null && e.Oid is { Length: 40 } blob ? blob.ToLowerInvariant() : null;
+                files.Add(new RemoteFile(path, e.Size, null, sha256, commit, $"{_endpoint}/{_repo}/resolve/{commit}/{escaped}", GitSha1: gitSha1));
             }
             next = NextLink(resp.Headers);
             if (next is not null && !Redirects.SameOrigin(_origin, next))

@@ -10,7 +10,9 @@ namespace KServe.Node.Agent.Sources;
 /// <param name="Locator">Source-specific address (URL or object key).</param>
 /// <param name="SupportsRanges">Whether byte ranges may be requested (parallel chunks, resume).</param>
 /// <param name="PartSize">For a multipart <paramref name="Md5"/>: the size of every part but the last.</param>
-internal sealed record RemoteFile(string Path, long? Size, string? Md5, string? Sha256, string? Version, string Locator, bool SupportsRanges = true, long? PartSize = null);
+/// <param name="GitSha1">The git blob SHA-1 (the Hub's <c>oid</c> of a file not in LFS).</param>
+internal sealed record RemoteFile(string Path, long? Size, string? Md5, string? Sha256, string? Version, string Locator, bool SupportsRanges = true,
+    long? PartSize = null, string? GitSha1 = null);
 
 /// <summary>A model source chosen by URI scheme: lists files and serves byte ranges.</summary>
 internal interface IModelSource : IDisposable

@@ -65,6 +65,10 @@ internal sealed class ManifestFile
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? Sha256 { get; set; }
 
+    /// <summary>The git blob SHA-1 the Hub lists for a file not in LFS.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? GitSha1 { get; set; }
+
     /// <summary><see cref="Verification.Checksum"/> or <see cref="Verification.SizeOnly"/>.</summary>
     public string Verified { get; set; } = Verification.SizeOnly;
 }

@@ -40,6 +40,41 @@ public sealed class HubSourceTests
         Assert.Equal(TestData.Sha256(q4), TestData.Sha256File(Path.Combine(folder, "tiny.Q4_K_M.gguf")));
         Assert.Equal(TestData.Sha256(q4), h.Store.GetManifest(v.StorageKey)!.Files.Single(f => f.Path == "tiny.Q4_K_M.gguf").Sha256);
         Assert.Equal(["README.md"], TestData.Tree(h.Store.ModelPath(pinned.StorageKey)));
+        // Files outside LFS are checked against their git blob id, so the whole model is verified.
+        var manifest = h.Store.GetManifest(v.StorageKey)!;
+        Assert.Equal(LoopbackHub.GitBlobId("{}"u8.ToArray()), manifest.Files.Single(f => f.Path == "config.json").GitSha1);
+        Assert.Equal(KServe.Node.Agent.Store.Verification.Checksum, manifest.Verification);
+    }
+
+    [Fact]
+    public async Task A_file_outside_LFS_not_matching_its_git_blob_id_is_a_ModelDownloadError()
+    {
+        await using var hub = await LoopbackHub.StartAsync();
+        var repo = hub.AddRepo("acme/bad-config");
+        repo.Files["config.json"] = """{"architectures":["LlamaForCausalLM"]}"""u8.ToArray();
+        repo.WrongOid.Add("config.json");
+        using var tmp = new TempDir();
+        await using var h = new EngineHarness(tmp.Path);
+
+        h.Engine.SetDesired([EngineHarness.Spec("c", "hf://acme/bad-config", Hub(hub))]);
+        var v = await h.WaitFor("c", ModelStates.Error);
+
+        Assert.Equal(nameof(FailureReason.ChecksumMismatch), v.Reason);
+        Assert.StartsWith("checksum mismatch for config.json: git-sha1 expected ", v.Message, StringComparison.Ordinal);
+        Assert.Empty(Directory.GetFileSystemEntries(h.Store.ModelsDir));
+    }
+
+    [Fact]
+    public void The_git_blob_id_is_what_git_hash_object_prints()
+    {
+        var data = TestData.Bytes(70_000, 24);
+        using var tmp = new TempDir();
+        var path = Path.Combine(tmp.Path, "f.bin");
+        File.WriteAllBytes(path, data);
+        using var git = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("git", ["hash-object", path]) { RedirectStandardOutput = true })!;
+        var printed = git.StandardOutput.ReadToEnd().Trim();
+        git.WaitForExit();
+        Assert.Equal(printed, LoopbackHub.GitBlobId(data));
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Security.Cryptography;
+using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -38,7 +39,7 @@ public sealed class LoopbackHub : IAsyncDisposable
         public Dictionary<string, byte[]> Files { get; } = new(StringComparer.Ordinal);
         public HashSet<string> Lfs { get; } = new(StringComparer.Ordinal);
         public string? Token { get; init; }
-        /// <summary>Files whose LFS oid is announced for other content than served.</summary>
+        /// <summary>Files whose checksum (LFS sha256, or git blob id outside LFS) is announced for other content than served.</summary>
         public HashSet<string> WrongOid { get; } = new(StringComparer.Ordinal);
         /// <summary>Raw paths listed in the tree beyond Files (to test unsafe names).</summary>
         public List<string> ExtraTreePaths { get; } = [];
@@ -117,7 +118,9 @@ public sealed class LoopbackHub : IAsyncDisposable
         }
         foreach (var (path, data) in r.Files.OrderBy(f => f.Key, StringComparer.Ordinal))
         {
-            var blob = Convert.ToHexStringLower(SHA256.HashData(data))[..40]; // stands in for the git blob id (not checked by the agent)
+            // The git blob id, as the Hub lists it: of the content for a plain file, of the pointer file for an LFS one.
+            var blob = GitBlobId(r.Lfs.Contains(path) ? Encoding.UTF8.GetBytes($"version https://git-lfs.github.com/spec/v1\noid sha256:{Convert.ToHexStringLower(SHA256.HashData(data))}\nsize {data.Length}\n")
+                : r.WrongOid.Contains(path) ? [.. data, 1] : data);
             if (r.Lfs.Contains(path))
             {
                 var oid = Convert.ToHexStringLower(SHA256.HashData(r.WrongOid.Contains(path) ? [.. data, 1] : data));
@@ -172,6 +175,12 @@ public sealed class LoopbackHub : IAsyncDisposable
         }
         return Results.Bytes(data, "application/octet-stream", enableRangeProcessing: true);
     }
+
+#pragma warning disable CA5350 // git names blobs by SHA-1; this computes the name, it protects nothing.
+    /// <summary>git's blob id: SHA-1 over <c>blob {size}\0</c> and the content (what <c>git hash-object</c> prints).</summary>
+    public static string GitBlobId(byte[] content) =>
+        Convert.ToHexStringLower(SHA1.HashData([.. Encoding.ASCII.GetBytes($"blob {content.Length}\0"), .. content]));
+#pragma warning restore CA5350
 
     public async ValueTask DisposeAsync()
     {
