@@ -35,8 +35,9 @@ internal sealed partial class StandaloneService(StandaloneSettings settings, Cac
             Task? wait = null;
             while (!stoppingToken.IsCancellationRequested)
             {
-                Reload();
+                // Watch before reading: a change made while the folder is read must raise an event.
                 watcher ??= Watch();
+                Reload();
                 wait ??= _changed.WaitAsync(stoppingToken);
                 using var tick = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
                 await Task.WhenAny(wait, Task.Delay(RescanInterval, time, tick.Token)).ConfigureAwait(false);
