@@ -129,6 +129,9 @@ public sealed record FinishedEvent(int Choice, FinishReason Reason, int PromptTo
 
     /// <summary>Seconds from the first sampled token to this choice's end.</summary>
     public double DecodeSeconds { get; init; }
+
+    /// <summary>Times the request was taken off the KV cache under pressure and recomputed.</summary>
+    public int Preemptions { get; init; }
 }
 
 /// <summary>A choice failed; a <see cref="FinishedEvent"/> with <see cref="FinishReason.Error"/> follows.</summary>

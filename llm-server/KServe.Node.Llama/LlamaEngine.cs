@@ -35,6 +35,13 @@ public sealed unsafe partial class LlamaEngine : IAsyncDisposable
     private readonly List<RequestState> _running = [];
     private readonly Stack<int> _freeSeqIds = new();
     private readonly PrefixCache _prefixCache;
+    private readonly KvLedger _ledger = new();
+
+    /// <summary>Whether a sequence's KV may be reused in part (a prefix); not for recurrent or hybrid models, whose state is not per position.</summary>
+    private readonly bool _partialReuse;
+
+    /// <summary>Set by a preemption, cleared when a request finishes: no admissions meanwhile.</summary>
+    private bool _kvPressure;
     private readonly byte[] _pieceBuffer = new byte[256];
     private LlamaBatch _batch;
     private SafeLlamaContextHandle? _embedCtx;
@@ -84,6 +91,7 @@ public sealed unsafe partial class LlamaEngine : IAsyncDisposable
         }
 
         _prefixCache = new PrefixCache(Math.Max(0, nSeq - options.MaxParallelSequences));
+        _partialReuse = !NativeMethods.llama_model_is_recurrent(model) && !NativeMethods.llama_model_is_hybrid(model);
         _batch = NativeMethods.llama_batch_init(options.BatchSize, 0, 1);
         _stats = new EngineStats { KvCellsTotal = _nCtx };
         _thread = new Thread(Run) { IsBackground = true, Name = "llama-inference" };
@@ -353,6 +361,15 @@ public sealed unsafe partial class LlamaEngine : IAsyncDisposable
 
     /// <summary>Highest KV position of a sequence (-1 = empty); runs on the inference thread.</summary>
     internal Task<int> SequencePosMaxAsync(int seqId) => InvokeAsync(() => NativeMethods.llama_memory_seq_pos_max(_memory, seqId));
+
+    /// <summary>Each sequence the KV ledger knows with its length there and llama.cpp's highest position (-1 = empty), and the ledger's cell count.</summary>
+    internal Task<(IReadOnlyList<(int Seq, int Ledger, int PosMax)> Sequences, int Used, int[] Unknown)> LedgerCheckAsync() => InvokeAsync(() =>
+    {
+        var known = _ledger.Sequences.Select(seq => (seq, _ledger.Length(seq), NativeMethods.llama_memory_seq_pos_max(_memory, seq))).ToList();
+        var nSeq = (int)NativeMethods.llama_n_seq_max(_ctx);
+        var unknown = Enumerable.Range(0, nSeq).Where(seq => !known.Any(k => k.seq == seq) && NativeMethods.llama_memory_seq_pos_max(_memory, seq) >= 0).ToArray();
+        return ((IReadOnlyList<(int, int, int)>)known, _ledger.Used, unknown);
+    });
 
     /// <summary>Sequence ids a request was given at admission (empty until admitted).</summary>
     internal Task<int[]> SequenceIdsAsync(GenerationHandle handle) =>

@@ -10,11 +10,11 @@ internal static partial class Log
     [LoggerMessage(EventId = 10, Level = LogLevel.Information, Message = "Loaded model {Model} ({Parameters} parameters, {Quantization}) from {Path}; context {Context} tokens, {Sequences} parallel sequences, native libraries in {NativeDir}")]
     public static partial void ModelLoaded(ILogger logger, string model, long parameters, string quantization, string path, int context, int sequences, string nativeDir);
 
-    [LoggerMessage(EventId = 11, Level = LogLevel.Warning, Message = "KV cache has no slot for a batch of {Tokens} tokens; evicted {Evicted} cached prefixes")]
-    public static partial void NoKvSlot(ILogger logger, int tokens, int evicted);
+    [LoggerMessage(EventId = 11, Level = LogLevel.Warning, Message = "KV cache has no slot for a batch of {Tokens} tokens with {Used} cells in use by the ledger; freeing room and planning again")]
+    public static partial void NoKvSlot(ILogger logger, int tokens, int used);
 
-    [LoggerMessage(EventId = 12, Level = LogLevel.Warning, Message = "KV cache exhausted: request {RequestId} fails with kv_cache_exhausted")]
-    public static partial void KvExhausted(ILogger logger, long requestId);
+    [LoggerMessage(EventId = 12, Level = LogLevel.Information, Message = "KV cache full ({Used} of {Total} cells): request {RequestId} preempted ({Tokens} tokens to recompute), back at the head of the queue")]
+    public static partial void Preempted(ILogger logger, long requestId, int tokens, int used, int total);
 
     [LoggerMessage(EventId = 13, Level = LogLevel.Error, Message = "Inference step failed; the affected requests get an error and the engine continues")]
     public static partial void StepFailed(ILogger logger, Exception exception);

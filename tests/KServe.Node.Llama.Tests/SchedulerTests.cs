@@ -49,8 +49,8 @@ public sealed class SchedulerTests
     public void The_prefix_cache_finds_the_longest_prefix_and_evicts_least_recently_used()
     {
         var cache = new PrefixCache(2);
-        var a = new CachedPrefix(10, [1, 2, 3, 4], 4, cache.Tick());
-        var b = new CachedPrefix(11, [1, 2, 9], 3, cache.Tick());
+        var a = new CachedPrefix(10, [1, 2, 3, 4], cache.Tick());
+        var b = new CachedPrefix(11, [1, 2, 9], cache.Tick());
         cache.Add(a);
         cache.Add(b);
 
@@ -60,10 +60,50 @@ public sealed class SchedulerTests
         Assert.Equal(2, cache.FindLongest([1, 2, 3, 4, 5], 2).Length);
 
         cache.Touch(a);
-        var evicted = cache.Add(new CachedPrefix(12, [5], 1, cache.Tick()));
+        var evicted = cache.Add(new CachedPrefix(12, [5], cache.Tick()));
         Assert.Same(b, evicted);
         Assert.Same(a, cache.EvictLeastRecentlyUsed(keep: null));
-        Assert.Null(cache.EvictLeastRecentlyUsed(keep: cache.Entries[0]));
+        Assert.Null(cache.EvictLeastRecentlyUsed(keep: [cache.Entries[0]]));
+    }
+
+    [Fact]
+    public void The_KV_ledger_counts_shared_cells_once_and_frees_only_what_no_sequence_still_holds()
+    {
+        var kv = new KvLedger();
+        kv.Grow(0, 100);                 // a prompt of 100 tokens on sequence 0
+        kv.Copy(0, 1, 100);              // n = 2: the sibling shares all of it
+        kv.Grow(0, 110);
+        kv.Grow(1, 105);
+        Assert.Equal(100 + 10 + 5, kv.Used);
+        Assert.Equal(10, kv.FreedBy([0]));   // its prompt stays with sequence 1
+        Assert.Equal(115, kv.FreedBy([0, 1]));
+
+        kv.Copy(0, 2, 60);               // a new prompt reuses 60 tokens of sequence 0 (a cached prefix)
+        kv.Grow(2, 80);
+        Assert.Equal(135, kv.Used);
+        kv.Free(0);
+        // Cells 0..99 are still held by 1 (and 0..59 by 2 too); 100..109 were 0's alone.
+        Assert.Equal(125, kv.Used);
+        kv.Free(1);
+        Assert.Equal(60 + 20, kv.Used);
+        Assert.Equal(80, kv.Length(2));
+        kv.Free(2);
+        Assert.Equal(0, kv.Used);
+        Assert.Empty(kv.Sequences);
+    }
+
+    [Fact]
+    public void A_sequence_that_keeps_growing_after_others_copied_it_counts_its_new_cells()
+    {
+        var kv = new KvLedger();
+        kv.Grow(3, 10);
+        kv.Copy(3, 4, 6);
+        kv.Grow(3, 20);
+        kv.Grow(4, 9);
+        Assert.Equal(20 + 3, kv.Used);
+        Assert.Equal(3 + 0, kv.FreedBy([4]));
+        Assert.Equal(14, kv.FreedBy([3]));    // 6..19 of 3's own; 0..5 stay with 4
+        Assert.Throws<InvalidOperationException>(() => kv.Copy(3, 4, 1));
     }
 
     [Fact]

@@ -206,10 +206,16 @@ public sealed unsafe partial class LlamaEngine
         }
 
         var plan = Scheduler.PlanStep(
-            active.Select((c, i) => new SchedSequence(i, c.PromptRemaining, c.PendingToken >= 0, c.Owner.AdmitOrder)).ToList(), _budget);
+            active.Select((c, i) => new SchedSequence(i, c.PromptRemaining, c.PendingToken >= 0 && c.PromptRemaining == 0, c.Owner.AdmitOrder)).ToList(), _budget);
         if (plan.Count == 0)
         {
             return didWork;
+        }
+
+        if (!MakeRoom(plan.Sum(p => p.Tokens)))
+        {
+            // A request was preempted: the next step plans without it.
+            return true;
         }
 
         var n = 0;
@@ -225,17 +231,18 @@ public sealed unsafe partial class LlamaEngine
                 continue;
             }
 
-            var prompt = c.Owner.Request.PromptTokens;
+            var source = c.Source;
             for (var j = 0; j < slice.Tokens; j++)
             {
                 var idx = c.PromptPos + j;
-                var last = idx == prompt.Length - 1;
+                // The prompt's last token gives the first sample; a recomputed choice already holds its next token.
+                var last = idx == source.Length - 1 && c.PendingToken < 0;
                 if (last)
                 {
                     c.BatchOutput = n;
                 }
 
-                Put(n++, prompt[idx], c.Tokens.Count + j, c.SeqId, last);
+                Put(n++, source[idx], c.Tokens.Count + j, c.SeqId, last);
             }
         }
 
@@ -277,10 +284,15 @@ public sealed unsafe partial class LlamaEngine
             }
             else
             {
-                c.Tokens.AddRange(c.Owner.Request.PromptTokens.AsSpan(c.PromptPos, slice.Tokens));
+                c.Tokens.AddRange(c.Source.AsSpan(c.PromptPos, slice.Tokens));
                 c.PromptPos += slice.Tokens;
-                c.PromptDecoded += slice.Tokens;
+                if (c.Replay is null)
+                {
+                    c.PromptDecoded += slice.Tokens;
+                }
             }
+
+            _ledger.Grow(c.SeqId, c.Tokens.Count);
         }
 
         foreach (var slice in plan)
@@ -310,27 +322,24 @@ public sealed unsafe partial class LlamaEngine
     {
         if (rc == DecodeResult.NoKvSlot)
         {
-            // Convention: evict idle cached prefixes first, then fail the youngest request; the loop never dies.
-            var evicted = 0;
-            while (_prefixCache.EvictLeastRecentlyUsed() is { } e)
+            // The ledger said the step fits and llama.cpp found no slot (cells it keeps for itself): free one cached
+            // prefix, else preempt the youngest request, and plan again. Never the whole cache, never a kill.
+            Log.NoKvSlot(_logger, tokens, _ledger.Used);
+            if (_prefixCache.EvictLeastRecentlyUsed() is { } e)
             {
                 FreeSeq(e.SeqId);
-                evicted++;
-            }
-
-            Log.NoKvSlot(_logger, tokens, evicted);
-            if (evicted > 0)
-            {
                 return;
             }
 
-            var victim = Scheduler.PickVictim(_running.Select(r => (r.Id, r.AdmitOrder)));
-            var state = _running.FirstOrDefault(r => r.Id == victim);
-            if (state != null)
+            if (_running.Count > 1 && _running.FirstOrDefault(r => r.Id == Scheduler.PickVictim(_running.Select(r => (r.Id, r.AdmitOrder)))) is { } victim)
             {
-                _preemptions++;
-                Log.KvExhausted(_logger, state.Id);
-                FailRequest(state, "kv_cache_exhausted", "the KV cache is full: the request was stopped to let others finish; retry later or lower max_tokens");
+                Preempt(victim);
+                return;
+            }
+
+            foreach (var r in requests)
+            {
+                FailRequest(r, "kv_cache_exhausted", "the KV cache cannot hold this request even alone; lower max_tokens or n");
             }
 
             return;
@@ -340,6 +349,83 @@ public sealed unsafe partial class LlamaEngine
         {
             FailRequest(r, "internal_error", $"llama_decode failed with {(int)rc}");
         }
+    }
+
+    /// <summary>
+    /// Makes room in the KV cache for the <paramref name="tokens"/> the next step adds: least-recently-used cached
+    /// prefixes go first, one at a time, then the youngest running request is preempted. False when a request was
+    /// preempted (the step must be planned again).
+    /// </summary>
+    private bool MakeRoom(int tokens)
+    {
+        while (_ledger.Used + tokens > _nCtx)
+        {
+            if (_prefixCache.EvictLeastRecentlyUsed() is { } e)
+            {
+                FreeSeq(e.SeqId);
+                continue;
+            }
+
+            // A request alone always fits (Prepare checks prompt + n x max_tokens); with others it waits its turn.
+            if (_running.Count < 2)
+            {
+                return true;
+            }
+
+            var victim = Scheduler.PickVictim(_running.Select(r => (r.Id, r.AdmitOrder)));
+            Preempt(_running.First(r => r.Id == victim));
+            return false;
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Takes a running request off the KV cache and puts it back at the head of the queue. Its choices keep what they
+    /// sampled and streamed (sampler, text, pending token); their cells become cached prefixes (evicted like any
+    /// other when the room is needed), so re-admission recomputes only what was evicted. The client's stream pauses.
+    /// </summary>
+    private void Preempt(RequestState r)
+    {
+        _preemptions++;
+        r.Preemptions++;
+        var started = r.Choices.Any(c => c.PendingToken >= 0 || c.Completion > 0);
+        Log.Preempted(_logger, r.Id, r.Choices.Sum(c => c.Done ? 0 : c.Tokens.Count), _ledger.Used, _nCtx);
+        foreach (var c in r.Choices)
+        {
+            if (c.Done)
+            {
+                continue;
+            }
+
+            if (c.SeqId >= 0)
+            {
+                if (c.Tokens.Count > 0 && _prefixCache.Capacity > 0 && _partialReuse)
+                {
+                    if (_prefixCache.Add(new CachedPrefix(c.SeqId, c.Tokens.ToArray(), _prefixCache.Tick())) is { } evicted)
+                    {
+                        FreeSeq(evicted.SeqId);
+                    }
+                }
+                else
+                {
+                    FreeSeq(c.SeqId);
+                }
+            }
+
+            c.SeqId = -1;
+            c.Replay = started ? [.. c.Tokens] : null;
+            c.Tokens.Clear();
+            c.PromptPos = 0;
+            c.BatchOutput = -1;
+            c.WaitsForSibling = !started && c.Index > 0;
+        }
+
+        r.Resumed = started;
+        _running.Remove(r);
+        _waiting.AddFirst(r);
+        // Until a request finishes, admitting would only take the room back from the ones still running.
+        _kvPressure = true;
     }
 
     private void SampleAndPublish(ChoiceState c, int idx)
@@ -361,9 +447,9 @@ public sealed unsafe partial class LlamaEngine
 
                 // n > 1: the siblings share the prompt's KV cells instead of decoding the prompt again.
                 NativeMethods.llama_memory_seq_cp(_memory, c.SeqId, sib.SeqId, -1, -1);
+                _ledger.Copy(c.SeqId, sib.SeqId, c.Tokens.Count);
                 sib.Tokens.AddRange(c.Tokens);
                 sib.PromptPos = c.PromptPos;
-                sib.SharedCells = c.Tokens.Count;
                 sib.WaitsForSibling = false;
                 Accept(sib, NativeMethods.llama_sampler_sample(sib.Sampler, _ctx, idx), idx);
             }
@@ -569,6 +655,8 @@ public sealed unsafe partial class LlamaEngine
             r.Channel.Writer.TryWrite(new ErrorEvent(c.Index, errorCode, errorMessage ?? errorCode));
         }
 
+        // A caller that sees its request finish also sees the work it took in the engine's counters.
+        PublishStats();
         var now = System.Diagnostics.Stopwatch.GetTimestamp();
         var admitted = r.AdmittedAt != 0 ? r.AdmittedAt : now;
         var firstToken = r.FirstTokenAt != 0 ? r.FirstTokenAt : now;
@@ -577,15 +665,16 @@ public sealed unsafe partial class LlamaEngine
             QueueSeconds = System.Diagnostics.Stopwatch.GetElapsedTime(r.SubmittedAt, admitted).TotalSeconds,
             PrefillSeconds = System.Diagnostics.Stopwatch.GetElapsedTime(admitted, firstToken).TotalSeconds,
             DecodeSeconds = System.Diagnostics.Stopwatch.GetElapsedTime(firstToken, now).TotalSeconds,
+            Preemptions = r.Preemptions,
         });
         c.Sampler.Dispose();
         if (c.SeqId >= 0)
         {
-            var keep = reason is FinishReason.Stop or FinishReason.Length && _prefixCache.Capacity > 0 && c.Tokens.Count > 0;
+            var keep = reason is FinishReason.Stop or FinishReason.Length && _prefixCache.Capacity > 0 && c.Tokens.Count > 0 && _partialReuse;
             if (keep)
             {
                 // The finished sequence stays as a cached prefix until its cells are needed.
-                var evicted = _prefixCache.Add(new CachedPrefix(c.SeqId, c.Tokens.ToArray(), Math.Max(0, c.Tokens.Count - c.SharedCells), _prefixCache.Tick()));
+                var evicted = _prefixCache.Add(new CachedPrefix(c.SeqId, c.Tokens.ToArray(), _prefixCache.Tick()));
                 if (evicted != null)
                 {
                     FreeSeq(evicted.SeqId);
@@ -601,6 +690,8 @@ public sealed unsafe partial class LlamaEngine
         {
             r.Channel.Writer.TryComplete();
             _running.Remove(r);
+            _waiting.Remove(r);
+            _kvPressure = false;
             Interlocked.Decrement(ref _queued);
             _finished++;
             Log.RequestFinished(_logger, r.Id, reason.ToString(), r.Request.PromptTokens.Length, r.CachedTokens, c.Completion);
@@ -618,6 +709,7 @@ public sealed unsafe partial class LlamaEngine
     private void FreeSeq(int seqId)
     {
         NativeMethods.llama_memory_seq_rm(_memory, seqId, -1, -1);
+        _ledger.Free(seqId);
         _freeSeqIds.Push(seqId);
     }
 
@@ -690,86 +782,115 @@ public sealed unsafe partial class LlamaEngine
 
     private int RunningSequences => _running.Sum(r => r.Choices.Count(c => !c.Done));
 
-    private int RunningOwnCells => _running.Sum(r => r.Choices.Where(c => !c.Done).Sum(c => Math.Max(0, c.Tokens.Count - c.SharedCells)));
-
-    private void Admit()
+    /// <summary>The longest prefix of <paramref name="tokens"/> (at most <paramref name="max"/>) held by a cached prefix or a running sequence.</summary>
+    private (CachedPrefix? Entry, int Length, int Source) FindReuse(ReadOnlySpan<int> tokens, int max)
     {
-        while (_waiting.First is { } node)
+        if (!_partialReuse)
         {
-            var r = node.Value;
-            var prompt = r.Request.PromptTokens;
-            var n = r.Choices.Length;
-            var maxReuse = prompt.Length - 1;
-            var (entry, reuse) = _prefixCache.FindLongest(prompt, maxReuse);
-            var source = entry?.SeqId ?? -1;
-            foreach (var running in _running)
+            return (null, 0, -1);
+        }
+
+        var (entry, reuse) = _prefixCache.FindLongest(tokens, max);
+        var source = entry?.SeqId ?? -1;
+        foreach (var running in _running)
+        {
+            foreach (var c in running.Choices)
             {
-                foreach (var c in running.Choices)
+                if (!c.Done && !c.WaitsForSibling && c.SeqId >= 0)
                 {
-                    if (!c.Done && !c.WaitsForSibling && c.SeqId >= 0)
+                    var l = Math.Min(Scheduler.CommonPrefix(tokens, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(c.Tokens)), max);
+                    if (l > reuse)
                     {
-                        var l = Math.Min(Scheduler.CommonPrefix(prompt, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(c.Tokens)), maxReuse);
-                        if (l > reuse)
-                        {
-                            (entry, reuse, source) = (null, l, c.SeqId);
-                        }
+                        (entry, reuse, source) = (null, l, c.SeqId);
                     }
                 }
             }
+        }
 
-            var uncached = prompt.Length - reuse;
-            var free = _nCtx - RunningOwnCells - _prefixCache.OwnCells;
-            var evictable = _prefixCache.OwnCells - (entry?.OwnCells ?? 0);
-            if (!Scheduler.CanAdmit(RunningSequences, _options.MaxParallelSequences, n, free, evictable, uncached))
+        return (entry, reuse, source);
+    }
+
+    private void Admit()
+    {
+        while (!_kvPressure && _waiting.First is { } node)
+        {
+            var r = node.Value;
+            var choices = r.Choices.Where(c => !c.Done).ToArray();
+            // A new request decodes its prompt once (choice 0) and its siblings copy it; a resumed one recomputes each
+            // choice's own tokens.
+            var leaders = r.Resumed ? choices : [choices[0]];
+            var reuse = new (CachedPrefix? Entry, int Length, int Source)[leaders.Length];
+            var uncached = 0;
+            for (var i = 0; i < leaders.Length; i++)
+            {
+                var c = leaders[i];
+                reuse[i] = FindReuse(c.Source, c.PendingToken >= 0 ? c.Source.Length : c.Source.Length - 1);
+                uncached += c.Source.Length - reuse[i].Length;
+            }
+
+            var keep = reuse.Where(u => u.Entry != null).Select(u => u.Entry!).ToHashSet();
+            var free = _nCtx - _ledger.Used;
+            var evictable = _ledger.FreedBy(_prefixCache.Entries.Where(e => !keep.Contains(e)).Select(e => e.SeqId).ToArray());
+            if (!Scheduler.CanAdmit(RunningSequences, _options.MaxParallelSequences, choices.Length, free, evictable, uncached))
             {
                 // FIFO: a request that does not fit blocks those behind it, so big requests are not starved.
                 return;
             }
 
-            while (free < uncached + n && _prefixCache.EvictLeastRecentlyUsed(entry) is { } e)
+            while (_nCtx - _ledger.Used < uncached + choices.Length && _prefixCache.EvictLeastRecentlyUsed(keep) is { } e)
             {
-                free += e.OwnCells;
                 FreeSeq(e.SeqId);
             }
 
             _waiting.RemoveFirst();
-            r.AdmitOrder = ++_admitCounter;
-            r.AdmittedAt = System.Diagnostics.Stopwatch.GetTimestamp();
             _running.Add(r);
-            _promptTotal += prompt.Length;
-            _cacheQueries++;
-            _cacheQueryTokens += prompt.Length;
-            if (reuse > 0)
+            if (r.AdmitOrder == 0)
             {
-                _cacheHits++;
-                _cacheHitTokens += reuse;
+                // First admission; a resumed request keeps its place among the old ones.
+                r.AdmitOrder = ++_admitCounter;
+                r.AdmittedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+                var prompt = r.Request.PromptTokens.Length;
+                _promptTotal += prompt;
+                _cacheQueries++;
+                _cacheQueryTokens += prompt;
+                if (reuse[0].Length > 0)
+                {
+                    _cacheHits++;
+                    _cacheHitTokens += reuse[0].Length;
+                }
+
+                r.CachedTokens = reuse[0].Length;
             }
 
-            foreach (var c in r.Choices)
+            foreach (var c in choices)
             {
-                if (_freeSeqIds.Count == 0 && _prefixCache.EvictLeastRecentlyUsed(entry) is { } e)
+                if (_freeSeqIds.Count == 0 && _prefixCache.EvictLeastRecentlyUsed(keep) is { } e)
                 {
                     FreeSeq(e.SeqId);
                 }
 
                 c.SeqId = _freeSeqIds.Pop();
-                c.WaitsForSibling = c.Index > 0;
+                c.WaitsForSibling = !r.Resumed && c != leaders[0];
             }
 
-            var first = r.Choices[0];
-            if (reuse > 0)
+            for (var i = 0; i < leaders.Length; i++)
             {
-                NativeMethods.llama_memory_seq_cp(_memory, source, first.SeqId, 0, reuse);
-                first.Tokens.AddRange(prompt.AsSpan(0, reuse));
-                first.PromptPos = reuse;
-                first.SharedCells = reuse;
+                var (entry, length, source) = reuse[i];
+                if (length == 0)
+                {
+                    continue;
+                }
+
+                var c = leaders[i];
+                NativeMethods.llama_memory_seq_cp(_memory, source, c.SeqId, 0, length);
+                _ledger.Copy(source, c.SeqId, length);
+                c.Tokens.AddRange(c.Source.AsSpan(0, length));
+                c.PromptPos = length;
                 if (entry != null)
                 {
                     _prefixCache.Touch(entry);
                 }
             }
-
-            r.CachedTokens = reuse;
         }
     }
 
@@ -779,8 +900,8 @@ public sealed unsafe partial class LlamaEngine
         {
             Running = _running.Count,
             Waiting = _waiting.Count,
-            KvCellsUsed = Math.Min(_nCtx, RunningOwnCells + _prefixCache.OwnCells),
-            KvCellsReclaimable = Math.Min(_nCtx, _prefixCache.OwnCells),
+            KvCellsUsed = _ledger.Used,
+            KvCellsReclaimable = _ledger.FreedBy(_prefixCache.SequenceIds),
             KvCellsTotal = _nCtx,
             CachedPrefixes = _prefixCache.Count,
             PrefixCacheQueries = _cacheQueries,

@@ -1,19 +1,18 @@
 namespace KServe.Node.Llama.Engine;
 
-/// <summary>A finished sequence kept for its KV: its tokens occupy positions 0..Tokens.Length-1 of sequence <see cref="SeqId"/>.</summary>
-internal sealed class CachedPrefix(int seqId, int[] tokens, int ownCells, long lastUsed)
+/// <summary>A finished (or preempted) sequence kept for its KV: its tokens occupy positions 0..Tokens.Length-1 of sequence <see cref="SeqId"/>.</summary>
+internal sealed class CachedPrefix(int seqId, int[] tokens, long lastUsed)
 {
     public int SeqId { get; } = seqId;
     public int[] Tokens { get; } = tokens;
-
-    /// <summary>Cells this entry holds that no older sequence shared with it (the ledger's estimate).</summary>
-    public int OwnCells { get; } = ownCells;
     public long LastUsed { get; set; } = lastUsed;
 }
 
 /// <summary>
 /// The global prefix cache ledger: finished sequences across all requests, searched for the longest token prefix
-/// of a new prompt, evicted least-recently-used. Pure bookkeeping; the engine performs the KV operations.
+/// of a new prompt, evicted least-recently-used, one entry at a time. What an entry's cells are worth is the
+/// <see cref="KvLedger"/>'s to say (cells shared with running sequences stay). Pure bookkeeping; the engine performs
+/// the KV operations.
 /// </summary>
 internal sealed class PrefixCache(int capacity)
 {
@@ -22,8 +21,10 @@ internal sealed class PrefixCache(int capacity)
 
     public int Capacity { get; } = capacity;
     public int Count => _entries.Count;
-    public int OwnCells => _entries.Sum(e => e.OwnCells);
     public IReadOnlyList<CachedPrefix> Entries => _entries;
+
+    /// <summary>The sequence ids the entries hold.</summary>
+    public int[] SequenceIds => [.. _entries.Select(e => e.SeqId)];
 
     public long Tick() => ++_clock;
 
@@ -60,10 +61,10 @@ internal sealed class PrefixCache(int capacity)
         return evicted;
     }
 
-    /// <summary>Removes and returns the least-recently-used entry, or null when empty.</summary>
-    public CachedPrefix? EvictLeastRecentlyUsed(CachedPrefix? keep = null)
+    /// <summary>Removes and returns the least-recently-used entry not in <paramref name="keep"/>, or null when there is none.</summary>
+    public CachedPrefix? EvictLeastRecentlyUsed(IReadOnlyCollection<CachedPrefix>? keep = null)
     {
-        var lru = _entries.Where(e => e != keep).MinBy(e => e.LastUsed);
+        var lru = _entries.Where(e => keep is null || !keep.Contains(e)).MinBy(e => e.LastUsed);
         if (lru is null)
         {
             return null;

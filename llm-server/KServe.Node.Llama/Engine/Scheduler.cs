@@ -3,7 +3,7 @@ namespace KServe.Node.Llama.Engine;
 /// <summary>What the scheduler knows of a running sequence: no native state.</summary>
 /// <param name="Key">Caller's handle for the sequence.</param>
 /// <param name="PromptRemaining">Prompt tokens not yet decoded (0 once generating).</param>
-/// <param name="HasPendingToken">A sampled token waits to be decoded.</param>
+/// <param name="HasPendingToken">A sampled token waits to be decoded (and nothing is left to recompute before it).</param>
 /// <param name="AdmitOrder">Admission order: older sequences get prompt budget first.</param>
 internal readonly record struct SchedSequence(int Key, int PromptRemaining, bool HasPendingToken, long AdmitOrder);
 
@@ -51,15 +51,16 @@ internal static class Scheduler
     /// <summary>
     /// Whether a request may start now. It needs <paramref name="choices"/> sequence slots and room in the KV
     /// cache for its uncached prompt plus one token per choice; <paramref name="evictableCells"/> are cells held
-    /// only by idle cached prefixes, which admission may reclaim.
+    /// only by idle cached prefixes, which admission may reclaim. Nothing is reserved for the output: when the
+    /// cache runs short later, the youngest request is preempted (<see cref="PickVictim"/>) and recomputed.
     /// </summary>
     public static bool CanAdmit(int runningSequences, int maxParallel, int choices, int freeCells, int evictableCells, int uncachedPromptTokens)
         => runningSequences + choices <= maxParallel
            && freeCells + evictableCells >= uncachedPromptTokens + choices;
 
     /// <summary>
-    /// The request to fail when the KV cache is exhausted even after evicting every cached prefix: the most
-    /// recently admitted one, so older requests, which have more invested, keep going.
+    /// The request to preempt when the next step does not fit the KV cache after evicting the cached prefixes: the
+    /// most recently admitted one, so older requests, which have more invested, keep going.
     /// </summary>
     public static long PickVictim(IEnumerable<(long RequestId, long AdmitOrder)> running)
         => running.OrderByDescending(r => r.AdmitOrder).Select(r => r.RequestId).DefaultIfEmpty(-1).First();

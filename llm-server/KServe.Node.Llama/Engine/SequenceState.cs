@@ -18,6 +18,10 @@ internal sealed class RequestState(long id, GenerationRequest request, Channel<G
     public long FirstTokenAt { get; set; }
     public int CachedTokens { get; set; }
     public int Finished { get; set; }
+
+    /// <summary>The request was preempted after it produced tokens: on re-admission each choice recomputes its own tokens.</summary>
+    public bool Resumed { get; set; }
+    public int Preemptions { get; set; }
     public bool Cancelled => Request.CancellationToken.IsCancellationRequested;
 
     /// <summary>Sequence ids the request holds (for tests: its KV must be gone after cancellation).</summary>
@@ -35,11 +39,18 @@ internal sealed class ChoiceState(RequestState owner, int index, SafeLlamaSample
     public List<int> Tokens { get; } = new(owner.Request.PromptTokens.Length + Math.Max(0, owner.Request.MaxTokens));
     public int SeqId { get; set; } = -1;
 
-    /// <summary>Next prompt index to decode.</summary>
+    /// <summary>
+    /// After a preemption, the tokens this choice had in the KV cache (prompt and completion so far), to be decoded
+    /// again before it continues with its pending token; null: the request's prompt.
+    /// </summary>
+    public int[]? Replay { get; set; }
+
+    /// <summary>What the prompt phase decodes: the prompt, or the tokens to recompute after a preemption.</summary>
+    public int[] Source => Replay ?? Owner.Request.PromptTokens;
+
+    /// <summary>Next index of <see cref="Source"/> to decode.</summary>
     public int PromptPos { get; set; }
 
-    /// <summary>Prefix cells shared from another sequence when this one started.</summary>
-    public int SharedCells { get; set; }
     public int PendingToken { get; set; } = -1;
     public int Completion { get; set; }
     public int PromptDecoded { get; set; }
@@ -48,5 +59,5 @@ internal sealed class ChoiceState(RequestState owner, int index, SafeLlamaSample
     /// <summary>Choices after the first wait for the first to finish the prompt, then copy its KV.</summary>
     public bool WaitsForSibling { get; set; }
     public int BatchOutput { get; set; } = -1;
-    public int PromptRemaining => Owner.Request.PromptTokens.Length - PromptPos;
+    public int PromptRemaining => Source.Length - PromptPos;
 }

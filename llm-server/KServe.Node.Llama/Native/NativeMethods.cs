@@ -35,6 +35,14 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Llama)] internal static partial IntPtr llama_get_memory(SafeLlamaContextHandle ctx);
     [LibraryImport(Llama)] internal static partial int llama_pooling_type(SafeLlamaContextHandle ctx);
 
+    [LibraryImport(Llama)]
+    [return: MarshalAs(UnmanagedType.U1)]
+    internal static partial bool llama_model_is_recurrent(SafeLlamaModelHandle model);
+
+    [LibraryImport(Llama)]
+    [return: MarshalAs(UnmanagedType.U1)]
+    internal static partial bool llama_model_is_hybrid(SafeLlamaModelHandle model);
+
     [LibraryImport(Llama)] internal static partial IntPtr llama_model_get_vocab(SafeLlamaModelHandle model);
     [LibraryImport(Llama)] internal static partial int llama_model_n_ctx_train(SafeLlamaModelHandle model);
     [LibraryImport(Llama)] internal static partial int llama_model_n_embd(SafeLlamaModelHandle model);
