@@ -1,6 +1,7 @@
 using KServe.Node.Hosting;
 using KServe.Node.Hosting.Cli;
 using KServe.Node.Llama;
+using KServe.Node.LlmServer.Generation;
 using KServe.Node.LlmServer.Hosting;
 using KServe.Node.LlmServer.Serving;
 using Microsoft.AspNetCore.Builder;
@@ -60,7 +61,7 @@ public static class LlmServerApp
         builder.Services.AddSingleton<ModelService>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ModelService>());
         builder.Services.AddSingleton<IMetricsExposition>(sp => sp.GetRequiredService<ModelService>().Metrics);
-        builder.Services.AddSingleton<GenerationEndpoints>();
+        builder.Services.AddSingleton<GenerationCore>();
         if (options.CorsOrigins.Count > 0)
         {
             builder.Services.AddCors(c => c.AddDefaultPolicy(p =>

@@ -19,6 +19,9 @@ internal sealed class ParsedRequest
 {
     public required string Model { get; init; }
     public IReadOnlyList<ChatMessage>? Messages { get; init; }
+
+    /// <summary>The messages as the chat template receives them, built once while parsing (each element is a message's <see cref="ChatMessage.Raw"/>).</summary>
+    public JsonArray? TemplateMessages { get; init; }
     public string? Prompt { get; init; }
     public int? MaxTokens { get; init; }
     public float? Temperature { get; init; }
@@ -216,6 +219,7 @@ internal static class GenerationRequestParser
             ContinueFinalMessage = continueFinal,
             ChatTemplateKwargs = chat ? ParseTemplateKwargs(root) : null,
             Messages = messages,
+            TemplateMessages = messages is null ? null : new JsonArray([.. messages.Select(m => (JsonNode)m.Raw)]),
             Prompt = prompt,
             MaxTokens = maxTokens,
             Temperature = OptionalFloat(root, "temperature", 0, 2),

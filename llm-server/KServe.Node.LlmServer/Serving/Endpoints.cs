@@ -1,6 +1,7 @@
 using System.Text.Json;
 using KServe.Node.Hosting;
 using KServe.Node.LlmServer.Api;
+using KServe.Node.LlmServer.Generation;
 using KServe.Node.LlmServer.Hosting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -18,8 +19,8 @@ internal static class Endpoints
         foreach (var prefix in new[] { "/v1", "/openai/v1" })
         {
             var g = app.MapGroup(prefix);
-            g.MapPost("/chat/completions", (HttpContext ctx, GenerationEndpoints e) => e.ChatAsync(ctx));
-            g.MapPost("/completions", (HttpContext ctx, GenerationEndpoints e) => e.CompletionsAsync(ctx));
+            g.MapPost("/chat/completions", (HttpContext ctx, GenerationCore core) => core.RunAsync(ctx, ChatDialect.Instance));
+            g.MapPost("/completions", (HttpContext ctx, GenerationCore core) => core.RunAsync(ctx, CompletionDialect.Instance));
             g.MapGet("/models", ListModels);
             g.MapGet("/models/{**id}", GetModel); // served names such as org/model hold slashes
             g.MapPost("/embeddings", EmbeddingsAsync);
@@ -69,7 +70,7 @@ internal static class Endpoints
         return GenerationRequestParser.ParseBody(await HttpHelpers.ReadBodyAsync(ctx, limit).ConfigureAwait(false));
     }
 
-    private static async Task EmbeddingsAsync(HttpContext ctx, ModelService s, GenerationEndpoints gen)
+    private static async Task EmbeddingsAsync(HttpContext ctx, ModelService s, GenerationCore gen)
     {
         using var doc = await ReadJsonAsync(ctx).ConfigureAwait(false);
         var root = doc.RootElement;
@@ -272,7 +273,7 @@ internal static class Endpoints
     {
         using var doc = await ReadJsonAsync(ctx).ConfigureAwait(false);
         var request = GenerationRequestParser.ParseChat(doc.RootElement);
-        var prompt = GenerationEndpoints.RenderChat(s, s.Engine, request, s.ChatTemplateKwargs);
+        var prompt = ChatDialect.Render(s, s.Engine, request);
         await HttpHelpers.WriteJsonAsync(ctx, 200, new ApplyTemplateResponse(prompt), ApiJsonContext.Wire.ApplyTemplateResponse).ConfigureAwait(false);
     }
 

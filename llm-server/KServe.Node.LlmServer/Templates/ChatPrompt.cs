@@ -62,31 +62,30 @@ internal sealed class ChatPrompt
     }
 
     /// <summary>Renders the prompt; throws <see cref="JinjaException"/> when the template refuses the conversation.</summary>
+    /// <remarks>The input's JSON is read straight into template values, and copied only when a system message is folded.</remarks>
     public string Render(ChatPromptInput input, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(input);
-        var messages = (JsonArray)input.Messages.DeepClone();
-        if (!SupportsSystemRole)
+        var messages = input.Messages;
+        if (!SupportsSystemRole && messages.Count > 0 && messages[0] is JsonObject first && (string?)first["role"] == "system")
         {
+            messages = (JsonArray)messages.DeepClone();
             FoldSystemMessage(messages);
         }
-        var context = new JsonObject();
-        if (input.Variables is not null)
+        var context = new Dictionary<string, JinjaValue>(StringComparer.Ordinal);
+        foreach (var (k, v) in input.Variables ?? [])
         {
-            foreach (var (k, v) in input.Variables)
-            {
-                context[k] = v?.DeepClone();
-            }
+            context[k] = JinjaValue.FromNode(v);
         }
-        context["messages"] = messages;
-        context["bos_token"] = input.BosToken;
-        context["eos_token"] = input.EosToken;
-        context["add_generation_prompt"] = input.AddGenerationPrompt && !input.ContinueFinalMessage;
+        context["messages"] = JinjaValue.FromNode(messages);
+        context["bos_token"] = new JinjaString(input.BosToken);
+        context["eos_token"] = new JinjaString(input.EosToken);
+        context["add_generation_prompt"] = JinjaBool.Of(input.AddGenerationPrompt && !input.ContinueFinalMessage);
         if (input.Tools is { Count: > 0 } tools)
         {
-            context["tools"] = tools.DeepClone();
+            context["tools"] = JinjaValue.FromNode(tools);
         }
-        var text = Render(Template, context, time);
+        var text = Template.Render(context, time);
         return input.ContinueFinalMessage && messages.Count > 0 ? Continue(text, MessageText(messages[^1])) : text;
     }
 

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 
 namespace KServe.Node.LlmServer.Templates;
 
@@ -33,6 +34,41 @@ public abstract class JinjaValue
         JsonValueKind.Null => JinjaNull.Instance,
         _ => JinjaUndefined.Instance,
     };
+
+    /// <summary>A JSON node as a template value (null is JSON null).</summary>
+    internal static JinjaValue FromNode(JsonNode? node)
+    {
+        switch (node)
+        {
+            case null:
+                return JinjaNull.Instance;
+            case JsonObject o:
+                {
+                    var result = new JinjaObject();
+                    foreach (var (k, v) in o)
+                    {
+                        result.Items[k] = FromNode(v);
+                    }
+                    return result;
+                }
+            case JsonArray a:
+                return new JinjaArray(a.Select(FromNode).ToList());
+            default:
+                var value = node.AsValue();
+                if (value.TryGetValue<JsonElement>(out var element))
+                {
+                    return FromJson(element);
+                }
+                return value.GetValueKind() switch
+                {
+                    JsonValueKind.String => new JinjaString(value.GetValue<string>()),
+                    JsonValueKind.True => JinjaBool.True,
+                    JsonValueKind.False => JinjaBool.False,
+                    JsonValueKind.Number => FromNumber(double.Parse(value.ToJsonString(), CultureInfo.InvariantCulture)),
+                    _ => JinjaNull.Instance,
+                };
+        }
+    }
 
     internal static JinjaValue FromNumber(double d) =>
         double.IsFinite(d) && Math.Floor(d) == d ? new JinjaInteger(d) : new JinjaFloat(d);

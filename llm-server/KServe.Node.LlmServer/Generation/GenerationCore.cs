@@ -1,0 +1,408 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using KServe.Node.Llama;
+using KServe.Node.LlmServer.Api;
+using KServe.Node.LlmServer.Grammar;
+using KServe.Node.LlmServer.Hosting;
+using KServe.Node.LlmServer.Serving;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace KServe.Node.LlmServer.Generation;
+
+/// <summary>One choice's output as it arrives: the text, the tokens that carry logprobs, and how it ended.</summary>
+internal sealed class ChoiceState(int index)
+{
+    public int Index { get; } = index;
+
+    public StringBuilder Text { get; } = new();
+
+    /// <summary>Tokens with a logprob, each with the length of <see cref="Text"/> before it.</summary>
+    public List<(TokenEvent Token, int Offset)> Logprobs { get; } = [];
+    public FinishedEvent? Finished { get; set; }
+    public ErrorEvent? Error { get; set; }
+}
+
+/// <summary>
+/// A request ready for the engine: its validated fields, the prompt, and the engine request. <c>ToolFormat</c> is set
+/// when the output is searched for tool calls (chat, tools given, tool_choice not "none").
+/// </summary>
+internal sealed record Prepared(ParsedRequest Request, LlamaEngine Engine, GenerationRequest Generation, string PromptText, ToolCallFormat? ToolFormat);
+
+/// <summary>
+/// What chat and text completions share: reading and checking the request, limits, sampling and grammar,
+/// submission to the engine, metrics, and the JSON or SSE answer loop. The shape of the answer belongs to the
+/// <see cref="IGenerationDialect"/>; this class never asks which API it serves.
+/// </summary>
+internal sealed class GenerationCore(ModelService service, IOptions<LlmServerOptions> options, TimeProvider time, ILogger<GenerationCore> logger)
+{
+    internal const string Fingerprint = "kserve-node";
+    private readonly LlmServerOptions _options = options.Value;
+
+    internal LlmServerOptions Options => _options;
+
+    internal ModelService Service => service;
+
+    public async Task RunAsync(HttpContext ctx, IGenerationDialect dialect)
+    {
+        var start = Stopwatch.GetTimestamp();
+        var body = await HttpHelpers.ReadBodyAsync(ctx, _options.MaxRequestBytes).ConfigureAwait(false);
+        ParsedRequest request;
+        using (var doc = GenerationRequestParser.ParseBody(body))
+        {
+            request = dialect.Parse(doc.RootElement);
+        }
+        CheckModel(request.Model);
+        if (request.UnknownFields.Count > 0)
+        {
+            Log.UnknownFields(logger, string.Join(", ", request.UnknownFields));
+        }
+        var engine = service.Engine;
+        using var lease = service.Enter();
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted, service.ShutdownToken);
+        var (promptText, tokens) = dialect.BuildPrompt(service, engine, request);
+        var prepared = Prepare(request, engine, promptText, tokens, dialect.ToolFormat(service, request), dialect.PromptParam, cts.Token);
+        var id = dialect.IdPrefix + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
+        var answer = dialect.CreateAnswer(new AnswerContext(prepared, id, time.GetUtcNow().ToUnixTimeSeconds(), service.ServedName));
+        await answer.BeforeGenerationAsync(cts.Token).ConfigureAwait(false);
+        if (prepared.Generation.MaxTokens == 0)
+        {
+            await answer.WithoutGenerationAsync(ctx, service.Metrics, start, cts.Token).ConfigureAwait(false);
+            return;
+        }
+        GenerationHandle handle;
+        try
+        {
+            handle = engine.Submit(prepared.Generation);
+        }
+        catch (EngineOverloadedException)
+        {
+            throw ApiException.QueueFull(1);
+        }
+        catch (ContextLengthExceededException e)
+        {
+            throw ApiException.ContextExceeded(e.ContextSize, e.PromptTokens, prepared.Generation.MaxTokens);
+        }
+        catch (InvalidRequestException e)
+        {
+            throw ApiException.Invalid(e.Field ?? "request", e.Message);
+        }
+        catch (ArgumentException e)
+        {
+            throw ApiException.Invalid(e.ParamName ?? GrammarParam(prepared), e.Message);
+        }
+        var run = new Run(prepared, answer, Enumerable.Range(0, request.N).Select(i => new ChoiceState(i)).ToArray(), start);
+        if (request.Stream)
+        {
+            await StreamAsync(ctx, run, handle, cts.Token).ConfigureAwait(false);
+        }
+        else
+        {
+            await CompleteAsync(ctx, run, handle, cts.Token).ConfigureAwait(false);
+        }
+    }
+
+    internal void CheckModel(string model)
+    {
+        if (string.IsNullOrEmpty(model))
+        {
+            throw ApiException.Missing("model");
+        }
+        if (!string.Equals(model, service.ServedName, StringComparison.Ordinal))
+        {
+            throw ApiException.ModelNotFound(GenerationRequestParser.Truncate(model));
+        }
+    }
+
+    private Prepared Prepare(ParsedRequest request, LlamaEngine engine, string promptText, int[] tokens, ToolCallFormat? toolFormat, string promptParam, CancellationToken ct)
+    {
+        var info = engine.Model;
+        if (tokens.Length == 0)
+        {
+            throw ApiException.Invalid(promptParam, "The prompt is empty after tokenization.");
+        }
+        var room = info.ContextSize - tokens.Length;
+        int maxTokens;
+        if (request.MaxTokens is { } requested)
+        {
+            if (requested > room)
+            {
+                throw ApiException.ContextExceeded(info.ContextSize, tokens.Length, requested);
+            }
+            maxTokens = requested;
+        }
+        else
+        {
+            if (room < 1)
+            {
+                throw ApiException.ContextExceeded(info.ContextSize, tokens.Length, 1);
+            }
+            maxTokens = Math.Min(room, _options.DefaultMaxTokens);
+        }
+        CheckVocabulary(info.VocabSize, request.StopTokenIds, "stop_token_ids");
+        CheckVocabulary(info.VocabSize, request.LogitBias.Keys, "logit_bias");
+        string? grammar;
+        try
+        {
+            grammar = request.ResponseFormat switch
+            {
+                ResponseFormatKind.JsonObject => JsonSchemaGrammar.JsonObject(),
+                ResponseFormatKind.JsonSchema => JsonSchemaGrammar.FromSchema(request.JsonSchema),
+                _ => null,
+            };
+        }
+        catch (JsonSchemaGrammarException e)
+        {
+            throw ApiException.Invalid("response_format.json_schema.schema", e.Message);
+        }
+        if (toolFormat is { } format && request.ToolChoice is ToolChoiceKind.Required or ToolChoiceKind.Named)
+        {
+            grammar = ToolCallGrammar.Build(format, request.ToolFunctions, request.ToolChoiceName, request.ParallelToolCalls);
+        }
+        var temperature = request.Temperature ?? 1.0f;
+        var topP = request.TopP ?? 1.0f;
+        if (topP <= 0)
+        {
+            // top_p 0 keeps only the most likely token: greedy.
+            temperature = 0;
+            topP = 1;
+        }
+        var sampling = new SamplingParams
+        {
+            Temperature = temperature,
+            TopP = topP,
+            TopK = request.TopK is > 0 ? request.TopK.Value : 0,
+            MinP = request.MinP ?? 0,
+            TypicalP = request.TypicalP,
+            RepetitionPenalty = request.RepetitionPenalty,
+            // OpenAI and vLLM count the whole output for presence and frequency, not a recent window.
+            PenaltyLastN = maxTokens,
+            Seed = request.Seed is { } seed ? unchecked((uint)seed) : null,
+            PresencePenalty = request.PresencePenalty,
+            FrequencyPenalty = request.FrequencyPenalty,
+            LogitBias = request.LogitBias.Count > 0 ? request.LogitBias : null,
+        };
+        var topLogprobs = request.Logprobs ? request.TopLogprobs : -1;
+        // As vLLM turns off skip_special_tokens for tool parsing: some models write their call markers as control tokens.
+        var generation = new GenerationRequest(tokens, sampling, maxTokens, request.Stop, request.N, topLogprobs, grammar, request.IgnoreEos,
+            RenderSpecialTokens: toolFormat is not null, CancellationToken: ct, MinTokens: Math.Min(request.MinTokens, maxTokens), StopTokenIds: request.StopTokenIds);
+        return new Prepared(request, engine, generation, promptText, toolFormat);
+    }
+
+    private static void CheckVocabulary(int vocabSize, IEnumerable<int> tokens, string param)
+    {
+        foreach (var token in tokens.Where(t => t >= vocabSize))
+        {
+            throw ApiException.Invalid(param, $"Token id {token} in '{param}' is outside the vocabulary (size {vocabSize}).");
+        }
+    }
+
+    /// <summary>One request in flight: what it was, how it answers, and its choices so far.</summary>
+    private sealed class Run(Prepared prepared, Answer answer, ChoiceState[] states, long start)
+    {
+        public Prepared Prepared { get; } = prepared;
+        public Answer Answer { get; } = answer;
+        public ChoiceState[] States { get; } = states;
+        public long Start { get; } = start;
+        public long LastToken { get; set; }
+        public bool SawToken { get; set; }
+
+        /// <summary>Set once the request's metrics are recorded (a stream ending during its last writes gets here twice).</summary>
+        public bool Recorded { get; set; }
+    }
+
+    private static Usage MakeUsage(ChoiceState[] states)
+    {
+        var first = states.Select(s => s.Finished).FirstOrDefault(f => f is not null);
+        var prompt = first?.PromptTokens ?? 0;
+        var cached = first?.CachedPromptTokens ?? 0;
+        var completion = states.Sum(s => s.Finished?.CompletionTokens ?? 0);
+        return new Usage(prompt, completion, prompt + completion, new PromptTokensDetails(cached));
+    }
+
+    private void RecordMetrics(Run run)
+    {
+        if (run.Recorded)
+        {
+            return;
+        }
+        run.Recorded = true;
+        var states = run.States;
+        if (states[0].Finished is { } timed)
+        {
+            service.Metrics.Phases(timed.QueueSeconds, timed.PrefillSeconds, timed.DecodeSeconds, timed.CompletionTokens);
+        }
+        var usage = MakeUsage(states);
+        var reason = states[0].Finished?.Reason switch
+        {
+            FinishReason.Stop => "stop",
+            FinishReason.Length => "length",
+            _ => "abort",
+        };
+        service.Metrics.RequestFinished(usage.PromptTokens, usage.PromptTokensDetails?.CachedTokens ?? 0, usage.CompletionTokens, reason);
+        service.Metrics.E2e.Observe(Stopwatch.GetElapsedTime(run.Start).TotalSeconds);
+    }
+
+    private static string GrammarParam(Prepared p) => p.Generation.Grammar is null ? "request" : p.ToolFormat is not null ? "tools" : "response_format";
+
+    private static ApiException ErrorFor(ErrorEvent e) => e.Code switch
+    {
+        "kv_cache_exhausted" => new ApiException(503, e.Message, "server_error", null, e.Code) { RetryAfterSeconds = 1 },
+        "engine_stopped" => new ApiException(503, e.Message, "server_error", null, e.Code),
+        _ => new ApiException(500, e.Message, "server_error", null, e.Code),
+    };
+
+    private static ApiException ShuttingDown() => new(503, "The server is shutting down.", "server_error", null, "shutting_down");
+
+    /// <summary>Records an event: latency metrics, the choice's text and logprobs, its end or error.</summary>
+    private void Observe(Run run, GenerationEvent ev)
+    {
+        switch (ev)
+        {
+            case TokenEvent t:
+                {
+                    var now = Stopwatch.GetTimestamp();
+                    if (!run.SawToken)
+                    {
+                        service.Metrics.Ttft.Observe(Stopwatch.GetElapsedTime(run.Start, now).TotalSeconds);
+                        run.SawToken = true;
+                    }
+                    else
+                    {
+                        service.Metrics.Itl.Observe(Stopwatch.GetElapsedTime(run.LastToken, now).TotalSeconds);
+                    }
+                    run.LastToken = now;
+                    var s = run.States[t.Choice];
+                    if (t.Logprob is not null)
+                    {
+                        s.Logprobs.Add((t, s.Text.Length));
+                    }
+                    s.Text.Append(t.Text);
+                    break;
+                }
+            case FinishedEvent f:
+                run.States[f.Choice].Finished = f;
+                break;
+            case ErrorEvent e:
+                run.States[e.Choice].Error = e;
+                Log.GenerationError(logger, e.Code, e.Message);
+                break;
+        }
+    }
+
+    private async Task CompleteAsync(HttpContext ctx, Run run, GenerationHandle handle, CancellationToken ct)
+    {
+        try
+        {
+            await foreach (var ev in handle.Events.ReadAllAsync(ct).ConfigureAwait(false))
+            {
+                Observe(run, ev);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            RecordMetrics(run);
+            if (ctx.RequestAborted.IsCancellationRequested)
+            {
+                Log.ClientGone(logger, run.States.Sum(s => s.Finished?.CompletionTokens ?? 0));
+                throw;
+            }
+            throw ShuttingDown();
+        }
+        RecordMetrics(run);
+        if (run.States.Select(s => s.Error).FirstOrDefault(e => e is not null) is { } error)
+        {
+            throw ErrorFor(error);
+        }
+        await run.Answer.WriteAsync(ctx, run.States, MakeUsage(run.States)).ConfigureAwait(false);
+    }
+
+    private async Task StreamAsync(HttpContext ctx, Run run, GenerationHandle handle, CancellationToken ct)
+    {
+        var request = run.Prepared.Request;
+        var answer = run.Answer;
+        using var sse = new SseWriter(ctx.Response);
+        var lastWrite = Stopwatch.GetTimestamp();
+        await sse.StartAsync(ct).ConfigureAwait(false);
+        using var pingStop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var pinger = PingAsync(sse, () => Volatile.Read(ref lastWrite), pingStop.Token);
+        var generated = 0;
+        var promptTokens = run.Prepared.Generation.PromptTokens.Length;
+        try
+        {
+            await answer.OpenStreamAsync(sse, run.States.Length, ct).ConfigureAwait(false);
+            await foreach (var ev in handle.Events.ReadAllAsync(ct).ConfigureAwait(false))
+            {
+                Observe(run, ev);
+                switch (ev)
+                {
+                    case TokenEvent t:
+                        if (t.TokenId >= 0)
+                        {
+                            generated++;
+                        }
+                        var running = request.ContinuousUsage ? new Usage(promptTokens, generated, promptTokens + generated, null) : null;
+                        if (!await answer.TokenAsync(sse, run.States[t.Choice], t, request.Logprobs && t.Logprob is not null, running, ct).ConfigureAwait(false))
+                        {
+                            // Nothing went out (text held back): the ping clock keeps running.
+                            continue;
+                        }
+                        break;
+                    case FinishedEvent f when f.Reason is FinishReason.Stop or FinishReason.Length:
+                        await answer.FinishAsync(sse, run.States[f.Choice], f, ct).ConfigureAwait(false);
+                        break;
+                    case ErrorEvent e:
+                        await sse.WriteAsync(new StreamError(ErrorFor(e).ToBody().Error), ApiJsonContext.Wire.StreamError, ct).ConfigureAwait(false);
+                        break;
+                }
+                Volatile.Write(ref lastWrite, Stopwatch.GetTimestamp());
+            }
+            RecordMetrics(run);
+            if (request.IncludeUsage)
+            {
+                await answer.UsageAsync(sse, MakeUsage(run.States), ct).ConfigureAwait(false);
+            }
+            await sse.WriteDoneAsync(ct).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            RecordMetrics(run);
+            if (ctx.RequestAborted.IsCancellationRequested)
+            {
+                Log.ClientGone(logger, run.States.Sum(s => s.Text.Length));
+                throw;
+            }
+            // Shutdown timeout: tell the client plainly, then end the stream.
+            await sse.WriteAsync(new StreamError(ShuttingDown().ToBody().Error), ApiJsonContext.Wire.StreamError, CancellationToken.None).ConfigureAwait(false);
+            await sse.WriteDoneAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+        finally
+        {
+            await pingStop.CancelAsync().ConfigureAwait(false);
+            try
+            {
+                await pinger.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+    }
+
+    /// <summary>Sends an SSE comment when nothing was written for the ping interval (long prefills, queueing).</summary>
+    private async Task PingAsync(SseWriter sse, Func<long> lastWrite, CancellationToken ct)
+    {
+        var interval = TimeSpan.FromSeconds(_options.SsePingSeconds);
+        using var timer = new PeriodicTimer(interval, time);
+        while (await timer.WaitForNextTickAsync(ct).ConfigureAwait(false))
+        {
+            if (Stopwatch.GetElapsedTime(lastWrite()) >= interval)
+            {
+                await sse.WritePingAsync(ct).ConfigureAwait(false);
+            }
+        }
+    }
+}
