@@ -84,6 +84,9 @@ internal sealed class ParsedRequest
     /// <summary>vLLM's <c>continue_final_message</c>: the final message stays open and the answer continues it.</summary>
     public bool ContinueFinalMessage { get; init; }
 
+    /// <summary>vLLM's <c>include_reasoning</c> (default true): false leaves the reasoning out of the answer.</summary>
+    public bool IncludeReasoning { get; init; } = true;
+
     /// <summary>vLLM's <c>chat_template_kwargs</c>: extra template variables such as <c>enable_thinking</c>.</summary>
     public JsonObject? ChatTemplateKwargs { get; init; }
 }
@@ -140,7 +143,7 @@ internal static class GenerationRequestParser
         "response_format", "tools", "tool_choice", "parallel_tool_calls", "temperature", "top_p", "top_k", "min_p", "seed", "stop",
         "presence_penalty", "frequency_penalty", "logit_bias", "user", "echo", "ignore_eos", "best_of", "suffix", "repetition_penalty",
         "repeat_penalty", "typical_p", "min_tokens", "stop_token_ids", "add_generation_prompt", "continue_final_message",
-        "chat_template_kwargs", "metadata", "store", "service_tier",
+        "chat_template_kwargs", "include_reasoning", "metadata", "store", "service_tier",
     };
 
     public static ParsedRequest ParseChat(JsonElement root) => Parse(root, chat: true);
@@ -218,6 +221,7 @@ internal static class GenerationRequestParser
             AddGenerationPrompt = addGenerationPrompt && !continueFinal,
             ContinueFinalMessage = continueFinal,
             ChatTemplateKwargs = chat ? ParseTemplateKwargs(root) : null,
+            IncludeReasoning = !chat || (OptionalBool(root, "include_reasoning") ?? true),
             Messages = messages,
             TemplateMessages = messages is null ? null : new JsonArray([.. messages.Select(m => (JsonNode)m.Raw)]),
             Prompt = prompt,

@@ -34,6 +34,9 @@ internal sealed class ChatDialect : IGenerationDialect
             ? service.ToolFormat
             : null;
 
+    public bool SplitsReasoning(ModelService service, ParsedRequest request, string prompt) =>
+        Reasoning.AppliesTo(service.ReasoningFormat, prompt, service.ChatTemplateKwargs, request.ChatTemplateKwargs);
+
     public Answer CreateAnswer(AnswerContext context) => new ChatAnswer(context);
 
     /// <summary>Renders the chat template for the request (HF conventions); template errors are the request's fault.</summary>
@@ -69,13 +72,18 @@ internal sealed class ChatDialect : IGenerationDialect
 internal sealed class ChatAnswer : Answer
 {
     private readonly ToolCallStreamer?[] _tools;
+    private readonly ReasoningSplitter?[] _reasoning;
 
     public ChatAnswer(AnswerContext context) : base(context)
     {
         _tools = Enumerable.Range(0, Request.N)
             .Select(_ => context.Prepared.ToolFormat is { } format ? new ToolCallStreamer(format, Request.ParallelToolCalls) : null)
             .ToArray();
+        _reasoning = Enumerable.Range(0, Request.N).Select(_ => context.Prepared.SplitReasoning ? new ReasoningSplitter() : null).ToArray();
     }
+
+    /// <summary>Reasoning as the answer shows it: null when there is none to show or <c>include_reasoning</c> is false.</summary>
+    private string? Shown(string? reasoning) => Request.IncludeReasoning && !string.IsNullOrEmpty(reasoning) ? reasoning : null;
 
     private Task ChunkAsync(SseWriter sse, ChatChunkChoice[] choices, Usage? usage, CancellationToken ct) =>
         sse.WriteAsync(new ChatCompletionChunk(Context.Id, "chat.completion.chunk", Context.Created, Context.Model, GenerationCore.Fingerprint, choices, usage),
@@ -94,14 +102,18 @@ internal sealed class ChatAnswer : Answer
 
     public override async Task<bool> TokenAsync(SseWriter sse, ChoiceState choice, TokenEvent token, bool withLogprob, Usage? runningUsage, CancellationToken ct)
     {
+        // Reasoning first: only the content after it may hold tool calls.
+        var (reasoning, content) = _reasoning[choice.Index]?.Push(token.Text) ?? ("", token.Text);
         // With tools, text that may start a call is held back until the choice ends.
-        var text = _tools[choice.Index]?.Push(token.Text) ?? token.Text;
-        if (text.Length == 0 && !withLogprob)
+        var text = content.Length > 0 && _tools[choice.Index] is { } tools ? tools.Push(content) : content;
+        var shown = Shown(reasoning);
+        if (text.Length == 0 && shown is null && !withLogprob)
         {
             return false;
         }
         var logprobs = withLogprob ? new ChoiceLogprobs([ToLogprob(choice.Logprobs[^1].Token)]) : null;
-        await DeltaAsync(sse, choice.Index, new ChatDelta(null, text), ct, logprobs, usage: runningUsage).ConfigureAwait(false);
+        await DeltaAsync(sse, choice.Index, new ChatDelta(null, text.Length == 0 && shown is not null ? null : text, ReasoningContent: shown), ct, logprobs, usage: runningUsage)
+            .ConfigureAwait(false);
         return true;
     }
 
@@ -111,6 +123,10 @@ internal sealed class ChatAnswer : Answer
     /// </summary>
     public override async Task FinishAsync(SseWriter sse, ChoiceState choice, FinishedEvent finished, CancellationToken ct)
     {
+        if (Shown(_reasoning[choice.Index]?.Finish()) is { } reasoning)
+        {
+            await DeltaAsync(sse, choice.Index, new ChatDelta(null, null, ReasoningContent: reasoning), ct).ConfigureAwait(false);
+        }
         ToolCall[]? calls = null;
         if (_tools[choice.Index] is { } tools)
         {
@@ -136,10 +152,16 @@ internal sealed class ChatAnswer : Answer
         var format = Context.Prepared.ToolFormat;
         var answers = choices.Select(s =>
         {
-            var text = s.Text.ToString();
-            var (content, calls) = format is { } f ? ToolCallOutput.Split(f, text, Request.ParallelToolCalls) : (text, null);
+            string? text = s.Text.ToString();
+            string? reasoning = null;
+            if (Context.Prepared.SplitReasoning)
+            {
+                (reasoning, text) = Reasoning.Split(text);
+            }
+            var (content, calls) = format is { } f && text is not null ? ToolCallOutput.Split(f, text, Request.ParallelToolCalls) : (text, null);
             var logprobs = Request.Logprobs ? new ChoiceLogprobs([.. s.Logprobs.Select(l => ToLogprob(l.Token))]) : null;
-            return new ChatChoice(s.Index, new AssistantMessage("assistant", content, calls), logprobs, calls is null ? Reason(s.Finished!.Reason) : "tool_calls");
+            var message = new AssistantMessage("assistant", content, calls, Request.IncludeReasoning ? reasoning : null);
+            return new ChatChoice(s.Index, message, logprobs, calls is null ? Reason(s.Finished!.Reason) : "tool_calls");
         }).ToArray();
         return HttpHelpers.WriteJsonAsync(ctx, 200, new ChatCompletion(Context.Id, "chat.completion", Context.Created, Context.Model, GenerationCore.Fingerprint, answers, usage),
             ApiJsonContext.Wire.ChatCompletion);

@@ -34,6 +34,9 @@ internal sealed class CompletionDialect : IGenerationDialect
 
     public ToolCallFormat? ToolFormat(ModelService service, ParsedRequest request) => null;
 
+    /// <summary>Never: a completion continues a raw prompt, and vLLM's reasoning parsers serve chat only.</summary>
+    public bool SplitsReasoning(ModelService service, ParsedRequest request, string prompt) => false;
+
     public Answer CreateAnswer(AnswerContext context) => new CompletionAnswer(context);
 }
 

@@ -29,6 +29,9 @@ internal interface IGenerationDialect
     /// <summary>The format the output is searched for tool calls in, or null.</summary>
     ToolCallFormat? ToolFormat(ModelService service, ParsedRequest request);
 
+    /// <summary>Whether the output's reasoning is split from its content (see <see cref="Reasoning"/>).</summary>
+    bool SplitsReasoning(ModelService service, ParsedRequest request, string prompt);
+
     Answer CreateAnswer(AnswerContext context);
 }
 

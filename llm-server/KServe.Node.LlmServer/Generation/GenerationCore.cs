@@ -28,9 +28,10 @@ internal sealed class ChoiceState(int index)
 
 /// <summary>
 /// A request ready for the engine: its validated fields, the prompt, and the engine request. <c>ToolFormat</c> is set
-/// when the output is searched for tool calls (chat, tools given, tool_choice not "none").
+/// when the output is searched for tool calls (chat, tools given, tool_choice not "none"); <c>SplitReasoning</c> when
+/// the output opens with reasoning that is answered apart from the content.
 /// </summary>
-internal sealed record Prepared(ParsedRequest Request, LlamaEngine Engine, GenerationRequest Generation, string PromptText, ToolCallFormat? ToolFormat);
+internal sealed record Prepared(ParsedRequest Request, LlamaEngine Engine, GenerationRequest Generation, string PromptText, ToolCallFormat? ToolFormat, bool SplitReasoning);
 
 /// <summary>
 /// What chat and text completions share: reading and checking the request, limits, sampling and grammar,
@@ -64,7 +65,8 @@ internal sealed class GenerationCore(ModelService service, IOptions<LlmServerOpt
         using var lease = service.Enter();
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted, service.ShutdownToken);
         var (promptText, tokens) = dialect.BuildPrompt(service, engine, request);
-        var prepared = Prepare(request, engine, promptText, tokens, dialect.ToolFormat(service, request), dialect.PromptParam, cts.Token);
+        var prepared = Prepare(request, engine, promptText, tokens, dialect.ToolFormat(service, request), dialect.SplitsReasoning(service, request, promptText),
+            dialect.PromptParam, cts.Token);
         var id = dialect.IdPrefix + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
         var answer = dialect.CreateAnswer(new AnswerContext(prepared, id, time.GetUtcNow().ToUnixTimeSeconds(), service.ServedName));
         await answer.BeforeGenerationAsync(cts.Token).ConfigureAwait(false);
@@ -117,7 +119,8 @@ internal sealed class GenerationCore(ModelService service, IOptions<LlmServerOpt
         }
     }
 
-    private Prepared Prepare(ParsedRequest request, LlamaEngine engine, string promptText, int[] tokens, ToolCallFormat? toolFormat, string promptParam, CancellationToken ct)
+    private Prepared Prepare(ParsedRequest request, LlamaEngine engine, string promptText, int[] tokens, ToolCallFormat? toolFormat, bool splitReasoning,
+        string promptParam, CancellationToken ct)
     {
         var info = engine.Model;
         if (tokens.Length == 0)
@@ -162,6 +165,11 @@ internal sealed class GenerationCore(ModelService service, IOptions<LlmServerOpt
         {
             grammar = ToolCallGrammar.Build(format, request.ToolFunctions, request.ToolChoiceName, request.ParallelToolCalls);
         }
+        if (grammar is not null && splitReasoning)
+        {
+            // The answer is constrained, not the reasoning before it.
+            grammar = Reasoning.WrapGrammar(grammar);
+        }
         var temperature = request.Temperature ?? 1.0f;
         var topP = request.TopP ?? 1.0f;
         if (topP <= 0)
@@ -189,7 +197,7 @@ internal sealed class GenerationCore(ModelService service, IOptions<LlmServerOpt
         // As vLLM turns off skip_special_tokens for tool parsing: some models write their call markers as control tokens.
         var generation = new GenerationRequest(tokens, sampling, maxTokens, request.Stop, request.N, topLogprobs, grammar, request.IgnoreEos,
             RenderSpecialTokens: toolFormat is not null, CancellationToken: ct, MinTokens: Math.Min(request.MinTokens, maxTokens), StopTokenIds: request.StopTokenIds);
-        return new Prepared(request, engine, generation, promptText, toolFormat);
+        return new Prepared(request, engine, generation, promptText, toolFormat, splitReasoning);
     }
 
     private static void CheckVocabulary(int vocabSize, IEnumerable<int> tokens, string param)

@@ -59,6 +59,11 @@ public sealed class LlmServerOptions
     [RegularExpression("^(auto|hermes|llama3_json|mistral)$", ErrorMessage = "--tool-call-parser must be auto, hermes, llama3_json or mistral.")]
     public string ToolCallParser { get; set; } = "auto";
 
+    /// <summary>vLLM's <c>--reasoning-parser</c> names; <c>auto</c> picks one from the chat template.</summary>
+    [Description("reasoning format split into 'reasoning_content': auto (a chat template that writes <think>), deepseek_r1, qwen3 or none")]
+    [RegularExpression("^(auto|none|deepseek_r1|qwen3)$", ErrorMessage = "--reasoning-parser must be auto, none, deepseek_r1 or qwen3.")]
+    public string ReasoningParser { get; set; } = "auto";
+
     /// <summary>vLLM's <c>matryoshka_dimensions</c>: a GGUF does not say whether its embeddings may be truncated.</summary>
     [Description("embedding sizes the model was trained to be truncated to (Matryoshka); an embeddings request's 'dimensions' must be one of them. None = 'dimensions' only as the model's own size")]
     public List<int> MatryoshkaDimensions { get; set; } = [];

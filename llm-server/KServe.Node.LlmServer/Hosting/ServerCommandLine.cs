@@ -24,7 +24,8 @@ public static class ServerCommandLine
                 .Alias(nameof(LlmServerOptions.CorsOrigins), "--cors-origin")
                 .ValueName(nameof(LlmServerOptions.CorsOrigins), "ORIGIN")
                 .Alias(nameof(LlmServerOptions.ShutdownTimeoutSeconds), "--shutdown-timeout")
-                .ValueName(nameof(LlmServerOptions.ToolCallParser), "PARSER"))
+                .ValueName(nameof(LlmServerOptions.ToolCallParser), "PARSER")
+                .ValueName(nameof(LlmServerOptions.ReasoningParser), "PARSER"))
             .Options<EngineOptions>("Engine", f => f
                 .Without(nameof(EngineOptions.ModelPath), nameof(EngineOptions.ModelName))
                 .Alias(nameof(EngineOptions.ContextSize), "--ctx-size", "-c")

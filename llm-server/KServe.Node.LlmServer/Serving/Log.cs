@@ -40,6 +40,9 @@ internal static partial class Log
     [LoggerMessage(12, LogLevel.Information, "Tool calls use the {Format} format ({Source})")]
     public static partial void ToolFormat(ILogger logger, string format, string source);
 
+    [LoggerMessage(14, LogLevel.Information, "Reasoning is read in the {Format} format ({Source})")]
+    public static partial void ReasoningFormat(ILogger logger, string format, string source);
+
     [LoggerMessage(13, LogLevel.Debug, "Ignoring request fields this server does not know: {Fields}")]
     public static partial void UnknownFields(ILogger logger, string fields);
 }

@@ -82,6 +82,9 @@ internal sealed class ModelService : BackgroundService
 
     /// <summary>The tool call format: <c>--tool-call-parser</c>, or detected from the chat template.</summary>
     public Api.ToolCallFormat ToolFormat { get; private set; }
+
+    /// <summary>How reasoning is split from answers: <c>--reasoning-parser</c>, or detected from the chat template.</summary>
+    public Generation.ReasoningFormat ReasoningFormat { get; private set; }
     public int InFlight => Volatile.Read(ref _inFlight);
 
     /// <summary>Cancelled when the shutdown timeout runs out: every in-flight generation is linked to it.</summary>
@@ -126,6 +129,9 @@ internal sealed class ModelService : BackgroundService
             var named = Api.ToolCallParser.Names.TryGetValue(_options.ToolCallParser, out var format);
             ToolFormat = named ? format : Api.ToolCallParser.Detect(templateSource);
             Log.ToolFormat(_logger, Api.ToolCallParser.Name(ToolFormat), named ? "--tool-call-parser" : "detected from the chat template");
+            var reasoningNamed = Generation.Reasoning.Names.TryGetValue(_options.ReasoningParser, out var reasoning);
+            ReasoningFormat = reasoningNamed ? reasoning : Generation.Reasoning.Detect(templateSource);
+            Log.ReasoningFormat(_logger, Generation.Reasoning.Name(ReasoningFormat), reasoningNamed ? "--reasoning-parser" : "detected from the chat template");
             _engine = engine;
             _state = ModelState.Ready;
             Log.ModelReady(_logger, ServedName, engine.Model.ContextSize, engine.Model.ChatTemplate is null ? "ChatML (none in the GGUF)" : "from the GGUF");

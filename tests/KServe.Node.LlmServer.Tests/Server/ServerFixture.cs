@@ -23,7 +23,66 @@ internal static class TestModels
         WeightType = GeneratedWeightType.F32, Seed = 7, ChatTemplate = ToolTemplate,
     }));
 
+    private static readonly Lazy<string> TinyThinkingPath = new(() => Generate("llmserver-tiny-spm-f32-think", new GeneratedModelSpec
+    {
+        Layers = 2, EmbeddingLength = 64, FeedForwardLength = 128, Heads = 4, HeadsKv = 2, ContextLength = 4096,
+        WeightType = GeneratedWeightType.F32, Seed = 7, ChatTemplate = ThinkingTemplate,
+    }, ThinkingVocab()));
+
     public static string Tiny => TinyPath.Value;
+
+    /// <summary>
+    /// The tiny model as a reasoning model: <see cref="ThinkingTemplate"/> opens a think block in the prompt, and
+    /// <c>&lt;think&gt;</c> and <c>&lt;/think&gt;</c> are single tokens (<see cref="ThinkId"/>, <see cref="EndThinkId"/>),
+    /// as in DeepSeek R1's and Qwen3's vocabularies, so a logit bias can make the model close its reasoning.
+    /// </summary>
+    public static string TinyThinking => TinyThinkingPath.Value;
+
+    public const int ThinkId = 31998;
+    public const int EndThinkId = 31999;
+
+    /// <summary>DeepSeek R1's shape: the assistant turn opens with &lt;think&gt; in the prompt.</summary>
+    public const string ThinkingTemplate =
+        "{%- for message in messages %}{{- '<|' + message.role + '|>' + message.content + '\\n' }}{%- endfor %}"
+        + "{%- if add_generation_prompt %}{{- '<|assistant|><think>\\n' }}{%- endif %}";
+
+    /// <summary>The llama-spm vocabulary with its last two tokens replaced by user-defined think tags.</summary>
+    private static string ThinkingVocab()
+    {
+        var source = Path.Combine(RepoPaths.Root, ".native", "llama.cpp", "models", "ggml-vocab-llama-spm.gguf");
+        var path = Path.Combine(Path.GetTempPath(), "kserve-node-test-models", "vocab-llama-spm-think.gguf");
+        if (File.Exists(path))
+        {
+            return path;
+        }
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        var vocab = GgufFile.Read(source);
+        var w = new GgufWriter();
+        foreach (var (key, value) in vocab.Metadata.Where(m => m.Key.StartsWith("tokenizer.", StringComparison.Ordinal)))
+        {
+            if (key == "tokenizer.ggml.tokens" && value is GgufArray { Values: string[] tokens })
+            {
+                var copy = (string[])tokens.Clone();
+                copy[ThinkId] = "<think>";
+                copy[EndThinkId] = "</think>";
+                w.AddValue(key, new GgufArray(GgufValueType.String, copy));
+            }
+            else if (key == "tokenizer.ggml.token_type" && value is GgufArray { Values: int[] types })
+            {
+                var copy = (int[])types.Clone();
+                copy[ThinkId] = copy[EndThinkId] = 4; // USER_DEFINED: always parsed, always printed
+                w.AddValue(key, new GgufArray(GgufValueType.Int32, copy));
+            }
+            else
+            {
+                w.AddValue(key, value);
+            }
+        }
+        var tmp = path + "." + Environment.ProcessId + ".tmp";
+        w.Write(tmp);
+        File.Move(tmp, path, overwrite: true);
+        return path;
+    }
 
     /// <summary>The tiny model with <see cref="ToolTemplate"/> as its chat template.</summary>
     public static string TinyTools => TinyToolsPath.Value;
@@ -62,9 +121,9 @@ internal static class TestModels
         {%- if add_generation_prompt %}{{- '<|im_start|>assistant\n' }}{%- endif %}
         """;
 
-    private static string Generate(string name, GeneratedModelSpec spec)
+    private static string Generate(string name, GeneratedModelSpec spec, string? vocabPath = null)
     {
-        var vocab = Path.Combine(RepoPaths.Root, ".native", "llama.cpp", "models", "ggml-vocab-llama-spm.gguf");
+        var vocab = vocabPath ?? Path.Combine(RepoPaths.Root, ".native", "llama.cpp", "models", "ggml-vocab-llama-spm.gguf");
         if (!File.Exists(vocab))
         {
             throw new FileNotFoundException($"{vocab} is missing: run scripts/setup.sh", vocab);
