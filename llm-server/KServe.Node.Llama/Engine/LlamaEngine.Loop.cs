@@ -331,9 +331,9 @@ public sealed unsafe partial class LlamaEngine
                 return;
             }
 
-            if (_running.Count > 1 && _running.FirstOrDefault(r => r.Id == Scheduler.PickVictim(_running.Select(r => (r.Id, r.AdmitOrder)))) is { } victim)
+            if (_running.Count > 1)
             {
-                Preempt(victim);
+                Preempt(Youngest());
                 return;
             }
 
@@ -372,8 +372,7 @@ public sealed unsafe partial class LlamaEngine
                 return true;
             }
 
-            var victim = Scheduler.PickVictim(_running.Select(r => (r.Id, r.AdmitOrder)));
-            Preempt(_running.First(r => r.Id == victim));
+            Preempt(Youngest());
             return false;
         }
 
@@ -400,17 +399,7 @@ public sealed unsafe partial class LlamaEngine
 
             if (c.SeqId >= 0)
             {
-                if (c.Tokens.Count > 0 && _prefixCache.Capacity > 0 && _partialReuse)
-                {
-                    if (_prefixCache.Add(new CachedPrefix(c.SeqId, c.Tokens.ToArray(), _prefixCache.Tick())) is { } evicted)
-                    {
-                        FreeSeq(evicted.SeqId);
-                    }
-                }
-                else
-                {
-                    FreeSeq(c.SeqId);
-                }
+                ReleaseSequence(c, keep: true);
             }
 
             c.SeqId = -1;
@@ -426,6 +415,32 @@ public sealed unsafe partial class LlamaEngine
         _waiting.AddFirst(r);
         // Until a request finishes, admitting would only take the room back from the ones still running.
         _kvPressure = true;
+    }
+
+    /// <summary>
+    /// Lets go of a choice's sequence: with <paramref name="keep"/> (and a prefix cache that can reuse it) its cells stay
+    /// as a cached prefix, evicting the least recently used one when the cache is full; otherwise they are freed.
+    /// </summary>
+    private void ReleaseSequence(ChoiceState c, bool keep)
+    {
+        if (keep && c.Tokens.Count > 0 && _prefixCache.Capacity > 0 && _partialReuse)
+        {
+            if (_prefixCache.Add(new CachedPrefix(c.SeqId, c.Tokens.ToArray(), _prefixCache.Tick())) is { } evicted)
+            {
+                FreeSeq(evicted.SeqId);
+            }
+        }
+        else
+        {
+            FreeSeq(c.SeqId);
+        }
+    }
+
+    /// <summary>The preemption victim: the most recently admitted running request.</summary>
+    private RequestState Youngest()
+    {
+        var victim = Scheduler.PickVictim(_running.Select(r => (r.Id, r.AdmitOrder)));
+        return _running.First(r => r.Id == victim);
     }
 
     private void SampleAndPublish(ChoiceState c, int idx)
@@ -670,20 +685,8 @@ public sealed unsafe partial class LlamaEngine
         c.Sampler.Dispose();
         if (c.SeqId >= 0)
         {
-            var keep = reason is FinishReason.Stop or FinishReason.Length && _prefixCache.Capacity > 0 && c.Tokens.Count > 0 && _partialReuse;
-            if (keep)
-            {
-                // The finished sequence stays as a cached prefix until its cells are needed.
-                var evicted = _prefixCache.Add(new CachedPrefix(c.SeqId, c.Tokens.ToArray(), _prefixCache.Tick()));
-                if (evicted != null)
-                {
-                    FreeSeq(evicted.SeqId);
-                }
-            }
-            else
-            {
-                FreeSeq(c.SeqId);
-            }
+            // A finished sequence stays as a cached prefix until its cells are needed; a failed one is freed.
+            ReleaseSequence(c, keep: reason is FinishReason.Stop or FinishReason.Length);
         }
 
         if (++r.Finished == r.Choices.Length)
