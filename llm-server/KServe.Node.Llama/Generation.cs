@@ -240,10 +240,16 @@ public sealed record LlamaModelInfo
     public string BosToken { get; init; } = "";
     public string EosToken { get; init; } = "";
     public bool AddBos { get; init; }
+
+    /// <summary>The fill-in-the-middle tokens (prefix, suffix, middle), or null when the vocabulary lacks one of them.</summary>
+    public FimTokens? Fim { get; init; }
     public bool SupportsEmbeddings { get; init; }
     public int MaxParallelSequences { get; init; }
     public bool GpuOffload { get; init; }
 }
+
+/// <summary>A code model's fill-in-the-middle markers: the prompt is <c>Prefix prefix Suffix suffix Middle</c>.</summary>
+public sealed record FimTokens(int Prefix, int Suffix, int Middle);
 
 /// <summary>A ggml compute device (CPU, GPU) with its memory as the backend reports it.</summary>
 public sealed record BackendDevice(string Name, string Description, string Kind, ulong FreeBytes, ulong TotalBytes);

@@ -197,8 +197,8 @@ public sealed unsafe partial class LlamaEngine : IAsyncDisposable
         }
     }
 
-    /// <summary>Turns tokens back into text (special tokens rendered as text).</summary>
-    public string Detokenize(ReadOnlySpan<int> tokens)
+    /// <summary>Turns tokens back into text; special tokens are rendered as text unless <paramref name="special"/> is false.</summary>
+    public string Detokenize(ReadOnlySpan<int> tokens, bool special = true)
     {
         var capacity = tokens.Length * 8 + 16;
         while (true)
@@ -208,7 +208,7 @@ public sealed unsafe partial class LlamaEngine : IAsyncDisposable
             fixed (int* t = tokens)
             fixed (byte* b = buf)
             {
-                n = NativeMethods.llama_detokenize(_vocab, t, tokens.Length, b, capacity, false, true);
+                n = NativeMethods.llama_detokenize(_vocab, t, tokens.Length, b, capacity, false, special);
             }
 
             if (n >= 0)
@@ -448,6 +448,7 @@ public sealed unsafe partial class LlamaEngine : IAsyncDisposable
         var bos = NativeMethods.llama_vocab_bos(vocab);
         var eos = NativeMethods.llama_vocab_eos(vocab);
         var template = NativeMethods.llama_model_chat_template(model, null);
+        int[] fim = [NativeMethods.llama_vocab_fim_pre(vocab), NativeMethods.llama_vocab_fim_suf(vocab), NativeMethods.llama_vocab_fim_mid(vocab)];
         return new LlamaModelInfo
         {
             Name = options.ModelName ?? facts.Name ?? Path.GetFileNameWithoutExtension(options.ModelPath),
@@ -464,6 +465,7 @@ public sealed unsafe partial class LlamaEngine : IAsyncDisposable
             BosToken = Piece(bos),
             EosToken = Piece(eos),
             AddBos = NativeMethods.llama_vocab_get_add_bos(vocab),
+            Fim = fim.All(t => t >= 0) ? new FimTokens(fim[0], fim[1], fim[2]) : null,
             SupportsEmbeddings = options.EnableEmbeddings && NativeMethods.llama_model_has_decoder(model),
             MaxParallelSequences = options.MaxParallelSequences,
             GpuOffload = options.GpuLayers != 0 && NativeMethods.llama_supports_gpu_offload(),

@@ -60,6 +60,9 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Llama)] internal static partial int llama_vocab_bos(IntPtr vocab);
     [LibraryImport(Llama)] internal static partial int llama_vocab_eos(IntPtr vocab);
     [LibraryImport(Llama)] internal static partial int llama_vocab_eot(IntPtr vocab);
+    [LibraryImport(Llama)] internal static partial int llama_vocab_fim_pre(IntPtr vocab);
+    [LibraryImport(Llama)] internal static partial int llama_vocab_fim_suf(IntPtr vocab);
+    [LibraryImport(Llama)] internal static partial int llama_vocab_fim_mid(IntPtr vocab);
 
     [LibraryImport(Llama)]
     [return: MarshalAs(UnmanagedType.U1)]

@@ -14,6 +14,9 @@ internal enum ResponseFormatKind
 /// <summary>A chat message after validation: role, flattened text content, and the original object for the template.</summary>
 internal sealed record ChatMessage(string Role, string? Content, JsonObject Raw);
 
+/// <summary>One legacy completions prompt: text, or token ids (then <see cref="Text"/> is null).</summary>
+internal sealed record PromptInput(string? Text, int[]? Tokens);
+
 /// <summary>A validated chat or text completion request (fields common to both), independent of the engine.</summary>
 internal sealed class ParsedRequest
 {
@@ -22,7 +25,15 @@ internal sealed class ParsedRequest
 
     /// <summary>The messages as the chat template receives them, built once while parsing (each element is a message's <see cref="ChatMessage.Raw"/>).</summary>
     public JsonArray? TemplateMessages { get; init; }
-    public string? Prompt { get; init; }
+
+    /// <summary>Legacy completions' prompts: one, or a batch whose choices are numbered prompt by prompt.</summary>
+    public IReadOnlyList<PromptInput> Prompts { get; init; } = [];
+
+    /// <summary>Legacy completions' <c>suffix</c>: the text after the insertion (fill-in-the-middle); null or empty = none.</summary>
+    public string? Suffix { get; init; }
+
+    /// <summary>OpenAI's <c>best_of</c> (default <see cref="N"/>): candidates generated per prompt, of which the <c>n</c> most likely are returned.</summary>
+    public int BestOf { get; init; } = 1;
     public int? MaxTokens { get; init; }
     public float? Temperature { get; init; }
     public float? TopP { get; init; }
@@ -68,9 +79,6 @@ internal sealed class ParsedRequest
 
     /// <summary>vLLM's <c>stop_token_ids</c>.</summary>
     public IReadOnlyList<int> StopTokenIds { get; init; } = [];
-
-    /// <summary>The prompt as token ids (legacy completions' <c>prompt</c> as an array of integers).</summary>
-    public int[]? PromptTokens { get; init; }
 
     /// <summary>vLLM's <c>stream_options.continuous_usage_stats</c>: usage on every chunk.</summary>
     public bool ContinuousUsage { get; init; }
@@ -153,17 +161,8 @@ internal static class GenerationRequestParser
     private static ParsedRequest Parse(JsonElement root, bool chat)
     {
         var model = OptionalString(root, "model") ?? "";
-        IReadOnlyList<ChatMessage>? messages = null;
-        string? prompt = null;
-        int[]? promptTokens = null;
-        if (chat)
-        {
-            messages = ParseMessages(root);
-        }
-        else
-        {
-            (prompt, promptTokens) = ParsePrompt(root);
-        }
+        var messages = chat ? ParseMessages(root) : null;
+        IReadOnlyList<PromptInput> prompts = chat ? [] : ParsePrompts(root);
         // Legacy completions take max_tokens 0: with echo and logprobs that scores the prompt (lm-evaluation-harness's loglikelihood).
         var minTokens = chat ? 1 : 0;
         var maxTokens = OptionalInt(root, "max_completion_tokens", minTokens, int.MaxValue) ?? OptionalInt(root, "max_tokens", minTokens, int.MaxValue);
@@ -181,15 +180,20 @@ internal static class GenerationRequestParser
             includeUsage = OptionalBool(so, "include_usage", "stream_options.include_usage") ?? false;
             continuousUsage = OptionalBool(so, "continuous_usage_stats", "stream_options.continuous_usage_stats") ?? false;
         }
-        var bestOf = OptionalInt(root, "best_of", 1, MaxN);
-        if (bestOf is { } b && b != n)
+        var bestOf = OptionalInt(root, "best_of", 1, MaxN) ?? n;
+        if (bestOf < n)
         {
-            // vLLM's engine dropped best_of too; generating extra choices and ranking them is not built here.
-            throw ApiException.Invalid("best_of", b < n ? "'best_of' must be at least 'n'." : "'best_of' greater than 'n' is not supported; ask for 'n' choices and rank them by their logprobs.");
+            throw ApiException.Invalid("best_of", $"'best_of' ({bestOf}) must be at least 'n' ({n}).");
         }
-        if (!chat && root.TryGetProperty("suffix", out var suffix) && suffix.ValueKind != JsonValueKind.Null && !(suffix.ValueKind == JsonValueKind.String && suffix.GetString()!.Length == 0))
+        if (bestOf > n && stream)
         {
-            throw ApiException.Invalid("suffix", "'suffix' (fill-in-the-middle) is not supported by this server.");
+            // OpenAI's rule: the best candidates are known only once all of them ended.
+            throw ApiException.Invalid("best_of", "'best_of' greater than 'n' cannot be streamed.");
+        }
+        var suffix = chat ? null : OptionalString(root, "suffix");
+        if (!string.IsNullOrEmpty(suffix) && (OptionalBool(root, "echo") ?? false))
+        {
+            throw ApiException.Invalid("suffix", "'suffix' cannot be combined with 'echo'.");
         }
         var repetition = OptionalFloat(root, "repetition_penalty", 0.01, 100);
         var repeat = OptionalFloat(root, "repeat_penalty", 0.01, 100);
@@ -224,7 +228,9 @@ internal static class GenerationRequestParser
             IncludeReasoning = !chat || (OptionalBool(root, "include_reasoning") ?? true),
             Messages = messages,
             TemplateMessages = messages is null ? null : new JsonArray([.. messages.Select(m => (JsonNode)m.Raw)]),
-            Prompt = prompt,
+            Prompts = prompts,
+            Suffix = string.IsNullOrEmpty(suffix) ? null : suffix,
+            BestOf = bestOf,
             MaxTokens = maxTokens,
             Temperature = OptionalFloat(root, "temperature", 0, 2),
             TopP = OptionalFloat(root, "top_p", 0, 1),
@@ -254,7 +260,6 @@ internal static class GenerationRequestParser
             TypicalP = OptionalFloat(root, "typical_p", 0.000001, 1) ?? 1,
             MinTokens = OptionalInt(root, "min_tokens", 0, int.MaxValue) ?? 0,
             StopTokenIds = ParseTokenIds(root, "stop_token_ids"),
-            PromptTokens = promptTokens,
             ContinuousUsage = continuousUsage,
             UnknownFields = [.. root.EnumerateObject().Select(f => f.Name).Where(f => !KnownFields.Contains(f)).Select(Truncate)],
         };
@@ -366,34 +371,41 @@ internal static class GenerationRequestParser
     }
 
     /// <summary>A prompt string, or token ids (OpenAI: an array of integers, or a list holding one such array).</summary>
-    private static (string Text, int[]? Tokens) ParsePrompt(JsonElement root)
+    /// <summary>Most prompts in one legacy completions batch.</summary>
+    public const int MaxPrompts = 64;
+
+    /// <summary>Legacy completions' <c>prompt</c>: a string, token ids, or a batch of either (a list of strings or of token lists).</summary>
+    private static List<PromptInput> ParsePrompts(JsonElement root)
     {
+        const string Expected = "a string, an array of token ids, or a list of strings or of token id arrays";
         if (!root.TryGetProperty("prompt", out var p) || p.ValueKind == JsonValueKind.Null)
         {
             throw ApiException.Missing("prompt");
         }
         if (p.ValueKind == JsonValueKind.String)
         {
-            return (p.GetString()!, null);
+            return [new PromptInput(p.GetString()!, null)];
         }
-        if (p.ValueKind == JsonValueKind.Array && p.GetArrayLength() > 0 && p.EnumerateArray().All(e => e.ValueKind == JsonValueKind.Number))
+        if (p.ValueKind != JsonValueKind.Array || p.GetArrayLength() == 0)
         {
-            return ("", ReadTokenIds(p, "prompt"));
+            throw ApiException.WrongType("prompt", Expected);
         }
-        if (p.ValueKind == JsonValueKind.Array && p.GetArrayLength() == 1)
+        if (p[0].ValueKind == JsonValueKind.Number)
         {
-            return p[0].ValueKind switch
+            return [new PromptInput(null, ReadTokenIds(p, "prompt"))];
+        }
+        if (p.GetArrayLength() > MaxPrompts)
+        {
+            throw ApiException.Invalid("prompt", $"A batch holds at most {MaxPrompts} prompts; this one has {p.GetArrayLength()}.");
+        }
+        var kind = p[0].ValueKind;
+        return [.. p.EnumerateArray().Select(e => e.ValueKind == kind ? kind switch
             {
-                JsonValueKind.String => (p[0].GetString()!, null),
-                JsonValueKind.Array => ("", ReadTokenIds(p[0], "prompt")),
-                _ => throw ApiException.WrongType("prompt", "a string, an array of token ids, or a list holding one of those"),
-            };
-        }
-        if (p.ValueKind == JsonValueKind.Array && p.GetArrayLength() > 1)
-        {
-            throw ApiException.Invalid("prompt", "A batch of several prompts is not supported in one request; send one request per prompt.");
-        }
-        throw ApiException.WrongType("prompt", "a string, an array of token ids, or a list holding one of those");
+                JsonValueKind.String => new PromptInput(e.GetString()!, null),
+                JsonValueKind.Array => new PromptInput(null, ReadTokenIds(e, "prompt")),
+                _ => throw ApiException.WrongType("prompt", Expected),
+            }
+            : throw ApiException.WrongType("prompt", Expected + " (not mixed)"))];
     }
 
     private static int[] ReadTokenIds(JsonElement array, string param)

@@ -20,13 +20,13 @@ internal sealed class ChatDialect : IGenerationDialect
 
     public ParsedRequest Parse(JsonElement root) => GenerationRequestParser.ParseChat(root);
 
-    public (string Text, int[] Tokens) BuildPrompt(ModelService service, LlamaEngine engine, ParsedRequest request)
+    public IReadOnlyList<(string Text, int[] Tokens)> BuildPrompts(ModelService service, LlamaEngine engine, ParsedRequest request)
     {
         var info = engine.Model;
         var text = Render(service, engine, request);
         // Templates usually write the BOS token themselves; add it only when they did not.
         var addSpecial = info.AddBos && !(info.BosToken.Length > 0 && text.StartsWith(info.BosToken, StringComparison.Ordinal));
-        return (text, engine.Tokenize(text, addSpecial, parseSpecial: true));
+        return [(text, engine.Tokenize(text, addSpecial, parseSpecial: true))];
     }
 
     public ToolCallFormat? ToolFormat(ModelService service, ParsedRequest request) =>
@@ -76,10 +76,10 @@ internal sealed class ChatAnswer : Answer
 
     public ChatAnswer(AnswerContext context) : base(context)
     {
-        _tools = Enumerable.Range(0, Request.N)
+        _tools = Enumerable.Range(0, Request.BestOf)
             .Select(_ => context.Prepared.ToolFormat is { } format ? new ToolCallStreamer(format, Request.ParallelToolCalls) : null)
             .ToArray();
-        _reasoning = Enumerable.Range(0, Request.N).Select(_ => context.Prepared.SplitReasoning ? new ReasoningSplitter() : null).ToArray();
+        _reasoning = Enumerable.Range(0, Request.BestOf).Select(_ => context.Prepared.SplitReasoning ? new ReasoningSplitter() : null).ToArray();
     }
 
     /// <summary>Reasoning as the answer shows it: null when there is none to show or <c>include_reasoning</c> is false.</summary>
@@ -92,11 +92,11 @@ internal sealed class ChatAnswer : Answer
     private Task DeltaAsync(SseWriter sse, int choice, ChatDelta delta, CancellationToken ct, ChoiceLogprobs? logprobs = null, string? finish = null, Usage? usage = null) =>
         ChunkAsync(sse, [new ChatChunkChoice(choice, delta, logprobs, finish)], usage, ct);
 
-    public override async Task OpenStreamAsync(SseWriter sse, int choices, CancellationToken ct)
+    public override async Task OpenStreamAsync(SseWriter sse, IReadOnlyList<ChoiceState> choices, CancellationToken ct)
     {
-        for (var i = 0; i < choices; i++)
+        foreach (var choice in choices)
         {
-            await DeltaAsync(sse, i, new ChatDelta("assistant", ""), ct).ConfigureAwait(false);
+            await DeltaAsync(sse, choice.Index, new ChatDelta("assistant", ""), ct).ConfigureAwait(false);
         }
     }
 

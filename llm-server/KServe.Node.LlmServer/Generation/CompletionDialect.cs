@@ -19,17 +19,34 @@ internal sealed class CompletionDialect : IGenerationDialect
 
     public ParsedRequest Parse(JsonElement root) => GenerationRequestParser.ParseCompletion(root);
 
-    public (string Text, int[] Tokens) BuildPrompt(ModelService service, LlamaEngine engine, ParsedRequest request)
+    public IReadOnlyList<(string Text, int[] Tokens)> BuildPrompts(ModelService service, LlamaEngine engine, ParsedRequest request) =>
+        [.. request.Prompts.Select(p => Build(engine, p, request.Suffix))];
+
+    /// <summary>
+    /// One prompt's tokens; with a suffix, llama-server's fill-in-the-middle order
+    /// <c>[BOS] FIM_PRE prompt FIM_SUF suffix FIM_MID</c>, the answer being the middle.
+    /// </summary>
+    private static (string Text, int[] Tokens) Build(LlamaEngine engine, PromptInput prompt, string? suffix)
     {
-        if (request.PromptTokens is not { } ids)
+        var info = engine.Model;
+        foreach (var t in (prompt.Tokens ?? []).Where(t => t >= info.VocabSize))
         {
-            return (request.Prompt!, engine.Tokenize(request.Prompt!, addSpecial: true, parseSpecial: true));
+            throw ApiException.Invalid("prompt", $"Token id {t} in 'prompt' is outside the vocabulary (size {info.VocabSize}).");
         }
-        foreach (var t in ids.Where(t => t >= engine.Model.VocabSize))
+        // A token prompt's text (what echo shows) leaves special tokens out, as its echoed logprobs do.
+        var text = prompt.Text ?? engine.Detokenize(prompt.Tokens!, special: false);
+        if (suffix is null)
         {
-            throw ApiException.Invalid("prompt", $"Token id {t} in 'prompt' is outside the vocabulary (size {engine.Model.VocabSize}).");
+            return (text, prompt.Tokens ?? engine.Tokenize(text, addSpecial: true, parseSpecial: true));
         }
-        return (engine.Detokenize(ids), ids);
+        if (info.Fim is not { } fim)
+        {
+            throw ApiException.Invalid("suffix", $"'suffix' needs a model with fill-in-the-middle tokens; `{info.Name}` has none.");
+        }
+        int[] bos = info.AddBos ? [info.BosTokenId] : [];
+        int[] tokens = [.. bos, fim.Prefix, .. prompt.Tokens ?? engine.Tokenize(text, addSpecial: false, parseSpecial: false),
+            fim.Suffix, .. engine.Tokenize(suffix, addSpecial: false, parseSpecial: false), fim.Middle];
+        return (text, tokens);
     }
 
     public ToolCallFormat? ToolFormat(ModelService service, ParsedRequest request) => null;
@@ -40,13 +57,13 @@ internal sealed class CompletionDialect : IGenerationDialect
     public Answer CreateAnswer(AnswerContext context) => new CompletionAnswer(context);
 }
 
-/// <summary>A text completion answer; with <c>echo</c> each choice starts with the prompt (and its own logprobs).</summary>
+/// <summary>A text completion answer; with <c>echo</c> each choice starts with its prompt (and the prompt's own logprobs).</summary>
 internal sealed class CompletionAnswer(AnswerContext context) : Answer(context)
 {
-    /// <summary>The prompt's own logprobs, for echo with logprobs.</summary>
-    private LegacyLogprobs? _echoLogprobs;
+    /// <summary>Each prompt's own logprobs, for echo with logprobs.</summary>
+    private readonly LegacyLogprobs?[] _echoLogprobs = new LegacyLogprobs?[context.Prepared.Prompts.Count];
 
-    private string Echo => Request.Echo ? Context.Prepared.PromptText : "";
+    private string Echo(int prompt) => Request.Echo ? Context.Prepared.Prompts[prompt].Text : "";
 
     private Task ChunkAsync(SseWriter sse, CompletionChoice[] choices, Usage? usage, CancellationToken ct) =>
         sse.WriteAsync(Completion(choices, usage), ApiJsonContext.Wire.TextCompletion, ct);
@@ -59,19 +76,28 @@ internal sealed class CompletionAnswer(AnswerContext context) : Answer(context)
         if (Request.Echo && Request.Logprobs)
         {
             var engine = Context.Prepared.Engine;
-            var tokens = Context.Prepared.Generation.PromptTokens;
-            _echoLogprobs = PromptLogprobs(engine, tokens, await engine.ScorePromptAsync(tokens, Request.TopLogprobs, ct).ConfigureAwait(false));
+            for (var i = 0; i < _echoLogprobs.Length; i++)
+            {
+                var tokens = Context.Prepared.Prompts[i].Generation.PromptTokens;
+                _echoLogprobs[i] = PromptLogprobs(engine, tokens, await engine.ScorePromptAsync(tokens, Request.TopLogprobs, ct).ConfigureAwait(false));
+            }
         }
     }
 
     /// <summary>max_tokens 0: nothing to generate; the answer is the echoed prompt (and its logprobs), streamed or not.</summary>
     public override async Task WithoutGenerationAsync(HttpContext ctx, VllmMetrics metrics, long start, CancellationToken ct)
     {
-        var prompt = Context.Prepared.Generation.PromptTokens.Length;
-        var usage = new Usage(prompt, 0, prompt, new PromptTokensDetails(0));
-        var choices = Enumerable.Range(0, Request.N).Select(i => new CompletionChoice(i, Echo, _echoLogprobs, "length")).ToArray();
-        metrics.RequestFinished(prompt, 0, 0, "length");
-        metrics.E2e.Observe(Stopwatch.GetElapsedTime(start).TotalSeconds);
+        var prompts = Context.Prepared.Prompts;
+        var total = prompts.Sum(p => p.Generation.PromptTokens.Length);
+        var usage = new Usage(total, 0, total, new PromptTokensDetails(0));
+        var choices = Enumerable.Range(0, prompts.Count * Request.N)
+            .Select(i => new CompletionChoice(i, Echo(i / Request.N), _echoLogprobs[i / Request.N], "length")).ToArray();
+        var seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        foreach (var p in prompts)
+        {
+            metrics.RequestFinished(p.Generation.PromptTokens.Length, 0, 0, "length");
+            metrics.E2e.Observe(seconds);
+        }
         if (!Request.Stream)
         {
             await HttpHelpers.WriteJsonAsync(ctx, 200, Completion(choices, usage), ApiJsonContext.Wire.TextCompletion).ConfigureAwait(false);
@@ -90,16 +116,16 @@ internal sealed class CompletionAnswer(AnswerContext context) : Answer(context)
         await sse.WriteDoneAsync(ct).ConfigureAwait(false);
     }
 
-    public override async Task OpenStreamAsync(SseWriter sse, int choices, CancellationToken ct)
+    public override async Task OpenStreamAsync(SseWriter sse, IReadOnlyList<ChoiceState> choices, CancellationToken ct)
     {
         if (!Request.Echo)
         {
             return;
         }
-        // Echo streams too: each choice opens with the prompt (and its logprobs), as the non-streamed answer does.
-        for (var i = 0; i < choices; i++)
+        // Echo streams too: each choice opens with its prompt (and its logprobs), as the non-streamed answer does.
+        foreach (var c in choices)
         {
-            await ChunkAsync(sse, [new CompletionChoice(i, Echo, _echoLogprobs, null)], null, ct).ConfigureAwait(false);
+            await ChunkAsync(sse, [new CompletionChoice(c.Index, Echo(c.Prompt), _echoLogprobs[c.Prompt], null)], null, ct).ConfigureAwait(false);
         }
     }
 
@@ -109,7 +135,7 @@ internal sealed class CompletionAnswer(AnswerContext context) : Answer(context)
         {
             return false;
         }
-        var logprobs = withLogprob ? Legacy([choice.Logprobs[^1]], Echo.Length) : null;
+        var logprobs = withLogprob ? Legacy([choice.Logprobs[^1]], Echo(choice.Prompt).Length) : null;
         await ChunkAsync(sse, [new CompletionChoice(choice.Index, token.Text, logprobs, null)], runningUsage, ct).ConfigureAwait(false);
         return true;
     }
@@ -121,9 +147,8 @@ internal sealed class CompletionAnswer(AnswerContext context) : Answer(context)
 
     public override Task WriteAsync(HttpContext ctx, ChoiceState[] choices, Usage usage)
     {
-        var echo = Echo;
-        var answers = choices.Select(s => new CompletionChoice(s.Index, echo + s.Text,
-            Request.Logprobs ? Legacy(s.Logprobs, echo.Length, _echoLogprobs) : null, Reason(s.Finished!.Reason))).ToArray();
+        var answers = choices.Select(s => new CompletionChoice(s.Index, Echo(s.Prompt) + s.Text,
+            Request.Logprobs ? Legacy(s.Logprobs, Echo(s.Prompt).Length, _echoLogprobs[s.Prompt]) : null, Reason(s.Finished!.Reason))).ToArray();
         return HttpHelpers.WriteJsonAsync(ctx, 200, Completion(answers, usage), ApiJsonContext.Wire.TextCompletion);
     }
 

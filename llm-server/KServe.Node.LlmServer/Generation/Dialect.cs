@@ -23,8 +23,8 @@ internal interface IGenerationDialect
 
     ParsedRequest Parse(JsonElement root);
 
-    /// <summary>The prompt as text and as the tokens the engine gets.</summary>
-    (string Text, int[] Tokens) BuildPrompt(ModelService service, LlamaEngine engine, ParsedRequest request);
+    /// <summary>The prompts (one, or a completions batch) as text and as the tokens the engine gets.</summary>
+    IReadOnlyList<(string Text, int[] Tokens)> BuildPrompts(ModelService service, LlamaEngine engine, ParsedRequest request);
 
     /// <summary>The format the output is searched for tool calls in, or null.</summary>
     ToolCallFormat? ToolFormat(ModelService service, ParsedRequest request);
@@ -56,7 +56,7 @@ internal abstract class Answer(AnswerContext context)
         throw new UnreachableException("max_tokens 0 is refused by this dialect's parser");
 
     /// <summary>The first events of a stream, before any token.</summary>
-    public abstract Task OpenStreamAsync(SseWriter sse, int choices, CancellationToken ct);
+    public abstract Task OpenStreamAsync(SseWriter sse, IReadOnlyList<ChoiceState> choices, CancellationToken ct);
 
     /// <summary>Streams a token's text (and logprob); false when nothing was written.</summary>
     public abstract Task<bool> TokenAsync(SseWriter sse, ChoiceState choice, TokenEvent token, bool withLogprob, Usage? runningUsage, CancellationToken ct);

@@ -1,7 +1,9 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using System.Threading.Channels;
 using KServe.Node.Llama;
 using KServe.Node.LlmServer.Api;
 using KServe.Node.LlmServer.Grammar;
@@ -13,10 +15,15 @@ using Microsoft.Extensions.Options;
 
 namespace KServe.Node.LlmServer.Generation;
 
-/// <summary>One choice's output as it arrives: the text, the tokens that carry logprobs, and how it ended.</summary>
-internal sealed class ChoiceState(int index)
+/// <summary>
+/// One choice's output as it arrives: the text, the tokens that carry logprobs, and how it ended. <c>Prompt</c> is
+/// the prompt of a completions batch it answers; <c>Index</c> its number in the answer (prompt by prompt, then by choice).
+/// </summary>
+internal sealed class ChoiceState(int index, int prompt)
 {
-    public int Index { get; } = index;
+    public int Index { get; set; } = index;
+
+    public int Prompt { get; } = prompt;
 
     public StringBuilder Text { get; } = new();
 
@@ -24,14 +31,24 @@ internal sealed class ChoiceState(int index)
     public List<(TokenEvent Token, int Offset)> Logprobs { get; } = [];
     public FinishedEvent? Finished { get; set; }
     public ErrorEvent? Error { get; set; }
+
+    /// <summary>The sum of the tokens' logprobs, by which best_of ranks the candidates.</summary>
+    public double CumulativeLogprob => Logprobs.Sum(l => (double)(l.Token.Logprob ?? 0));
 }
 
+/// <summary>One prompt of a request, ready for the engine: its text (for echo) and the engine request.</summary>
+internal sealed record PreparedPrompt(string Text, GenerationRequest Generation);
+
 /// <summary>
-/// A request ready for the engine: its validated fields, the prompt, and the engine request. <c>ToolFormat</c> is set
-/// when the output is searched for tool calls (chat, tools given, tool_choice not "none"); <c>SplitReasoning</c> when
-/// the output opens with reasoning that is answered apart from the content.
+/// A request ready for the engine: its validated fields and its prompts, each with its engine request. <c>ToolFormat</c>
+/// is set when the output is searched for tool calls (chat, tools given, tool_choice not "none"); <c>SplitReasoning</c>
+/// when the output opens with reasoning that is answered apart from the content.
 /// </summary>
-internal sealed record Prepared(ParsedRequest Request, LlamaEngine Engine, GenerationRequest Generation, string PromptText, ToolCallFormat? ToolFormat, bool SplitReasoning);
+internal sealed record Prepared(ParsedRequest Request, LlamaEngine Engine, IReadOnlyList<PreparedPrompt> Prompts, ToolCallFormat? ToolFormat, bool SplitReasoning)
+{
+    /// <summary>Every prompt's generation asks for the same tokens (max_tokens is checked against each prompt).</summary>
+    public int MaxTokens => Prompts[0].Generation.MaxTokens;
+}
 
 /// <summary>
 /// What chat and text completions share: reading and checking the request, limits, sampling and grammar,
@@ -64,21 +81,49 @@ internal sealed class GenerationCore(ModelService service, IOptions<LlmServerOpt
         var engine = service.Engine;
         using var lease = service.Enter();
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted, service.ShutdownToken);
-        var (promptText, tokens) = dialect.BuildPrompt(service, engine, request);
-        var prepared = Prepare(request, engine, promptText, tokens, dialect.ToolFormat(service, request), dialect.SplitsReasoning(service, request, promptText),
+        var prompts = dialect.BuildPrompts(service, engine, request);
+        var prepared = Prepare(request, engine, prompts, dialect.ToolFormat(service, request), dialect.SplitsReasoning(service, request, prompts[0].Text),
             dialect.PromptParam, cts.Token);
         var id = dialect.IdPrefix + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
         var answer = dialect.CreateAnswer(new AnswerContext(prepared, id, time.GetUtcNow().ToUnixTimeSeconds(), service.ServedName));
         await answer.BeforeGenerationAsync(cts.Token).ConfigureAwait(false);
-        if (prepared.Generation.MaxTokens == 0)
+        if (prepared.MaxTokens == 0)
         {
             await answer.WithoutGenerationAsync(ctx, service.Metrics, start, cts.Token).ConfigureAwait(false);
             return;
         }
-        GenerationHandle handle;
+        var handles = new GenerationHandle[prepared.Prompts.Count];
         try
         {
-            handle = engine.Submit(prepared.Generation);
+            for (var i = 0; i < handles.Length; i++)
+            {
+                handles[i] = Submit(prepared, prepared.Prompts[i].Generation);
+            }
+        }
+        catch
+        {
+            // A batch runs whole or not at all: what was already submitted stops.
+            await cts.CancelAsync().ConfigureAwait(false);
+            throw;
+        }
+        var candidates = request.BestOf;
+        var states = Enumerable.Range(0, handles.Length * candidates).Select(i => new ChoiceState(i, i / candidates)).ToArray();
+        var run = new Run(prepared, answer, states, start);
+        if (request.Stream)
+        {
+            await StreamAsync(ctx, run, handles, cts.Token).ConfigureAwait(false);
+        }
+        else
+        {
+            await CompleteAsync(ctx, run, handles, cts.Token).ConfigureAwait(false);
+        }
+    }
+
+    private static GenerationHandle Submit(Prepared prepared, GenerationRequest generation)
+    {
+        try
+        {
+            return prepared.Engine.Submit(generation);
         }
         catch (EngineOverloadedException)
         {
@@ -86,7 +131,7 @@ internal sealed class GenerationCore(ModelService service, IOptions<LlmServerOpt
         }
         catch (ContextLengthExceededException e)
         {
-            throw ApiException.ContextExceeded(e.ContextSize, e.PromptTokens, prepared.Generation.MaxTokens);
+            throw ApiException.ContextExceeded(e.ContextSize, e.PromptTokens, generation.MaxTokens);
         }
         catch (InvalidRequestException e)
         {
@@ -95,15 +140,6 @@ internal sealed class GenerationCore(ModelService service, IOptions<LlmServerOpt
         catch (ArgumentException e)
         {
             throw ApiException.Invalid(e.ParamName ?? GrammarParam(prepared), e.Message);
-        }
-        var run = new Run(prepared, answer, Enumerable.Range(0, request.N).Select(i => new ChoiceState(i)).ToArray(), start);
-        if (request.Stream)
-        {
-            await StreamAsync(ctx, run, handle, cts.Token).ConfigureAwait(false);
-        }
-        else
-        {
-            await CompleteAsync(ctx, run, handle, cts.Token).ConfigureAwait(false);
         }
     }
 
@@ -119,21 +155,22 @@ internal sealed class GenerationCore(ModelService service, IOptions<LlmServerOpt
         }
     }
 
-    private Prepared Prepare(ParsedRequest request, LlamaEngine engine, string promptText, int[] tokens, ToolCallFormat? toolFormat, bool splitReasoning,
-        string promptParam, CancellationToken ct)
+    private Prepared Prepare(ParsedRequest request, LlamaEngine engine, IReadOnlyList<(string Text, int[] Tokens)> prompts, ToolCallFormat? toolFormat,
+        bool splitReasoning, string promptParam, CancellationToken ct)
     {
         var info = engine.Model;
-        if (tokens.Length == 0)
+        var longest = prompts.Max(p => p.Tokens.Length);
+        if (prompts.Any(p => p.Tokens.Length == 0))
         {
             throw ApiException.Invalid(promptParam, "The prompt is empty after tokenization.");
         }
-        var room = info.ContextSize - tokens.Length;
+        var room = info.ContextSize - longest;
         int maxTokens;
         if (request.MaxTokens is { } requested)
         {
             if (requested > room)
             {
-                throw ApiException.ContextExceeded(info.ContextSize, tokens.Length, requested);
+                throw ApiException.ContextExceeded(info.ContextSize, longest, requested);
             }
             maxTokens = requested;
         }
@@ -141,7 +178,7 @@ internal sealed class GenerationCore(ModelService service, IOptions<LlmServerOpt
         {
             if (room < 1)
             {
-                throw ApiException.ContextExceeded(info.ContextSize, tokens.Length, 1);
+                throw ApiException.ContextExceeded(info.ContextSize, longest, 1);
             }
             maxTokens = Math.Min(room, _options.DefaultMaxTokens);
         }
@@ -193,11 +230,13 @@ internal sealed class GenerationCore(ModelService service, IOptions<LlmServerOpt
             FrequencyPenalty = request.FrequencyPenalty,
             LogitBias = request.LogitBias.Count > 0 ? request.LogitBias : null,
         };
-        var topLogprobs = request.Logprobs ? request.TopLogprobs : -1;
+        // best_of ranks its candidates by their logprobs, so it needs them even when the answer shows none.
+        var topLogprobs = request.Logprobs ? request.TopLogprobs : request.BestOf > request.N ? 0 : -1;
         // As vLLM turns off skip_special_tokens for tool parsing: some models write their call markers as control tokens.
-        var generation = new GenerationRequest(tokens, sampling, maxTokens, request.Stop, request.N, topLogprobs, grammar, request.IgnoreEos,
-            RenderSpecialTokens: toolFormat is not null, CancellationToken: ct, MinTokens: Math.Min(request.MinTokens, maxTokens), StopTokenIds: request.StopTokenIds);
-        return new Prepared(request, engine, generation, promptText, toolFormat, splitReasoning);
+        var generations = prompts.Select(p => new PreparedPrompt(p.Text, new GenerationRequest(p.Tokens, sampling, maxTokens, request.Stop, request.BestOf,
+            topLogprobs, grammar, request.IgnoreEos, RenderSpecialTokens: toolFormat is not null, CancellationToken: ct,
+            MinTokens: Math.Min(request.MinTokens, maxTokens), StopTokenIds: request.StopTokenIds))).ToArray();
+        return new Prepared(request, engine, generations, toolFormat, splitReasoning);
     }
 
     private static void CheckVocabulary(int vocabSize, IEnumerable<int> tokens, string param)
@@ -222,15 +261,23 @@ internal sealed class GenerationCore(ModelService service, IOptions<LlmServerOpt
         public bool Recorded { get; set; }
     }
 
-    private static Usage MakeUsage(ChoiceState[] states)
+    /// <summary>The usage of a request: each prompt counted once, every generated candidate's tokens.</summary>
+    private static Usage MakeUsage(IEnumerable<ChoiceState> states)
     {
-        var first = states.Select(s => s.Finished).FirstOrDefault(f => f is not null);
-        var prompt = first?.PromptTokens ?? 0;
-        var cached = first?.CachedPromptTokens ?? 0;
-        var completion = states.Sum(s => s.Finished?.CompletionTokens ?? 0);
+        var prompt = 0;
+        var cached = 0;
+        var completion = 0;
+        foreach (var byPrompt in states.GroupBy(s => s.Prompt))
+        {
+            var first = byPrompt.Select(s => s.Finished).FirstOrDefault(f => f is not null);
+            prompt += first?.PromptTokens ?? 0;
+            cached += first?.CachedPromptTokens ?? 0;
+            completion += byPrompt.Sum(s => s.Finished?.CompletionTokens ?? 0);
+        }
         return new Usage(prompt, completion, prompt + completion, new PromptTokensDetails(cached));
     }
 
+    /// <summary>Records each prompt of the run as one finished request, as vLLM counts the prompts of a batch.</summary>
     private void RecordMetrics(Run run)
     {
         if (run.Recorded)
@@ -238,23 +285,38 @@ internal sealed class GenerationCore(ModelService service, IOptions<LlmServerOpt
             return;
         }
         run.Recorded = true;
-        var states = run.States;
-        if (states[0].Finished is { } timed)
+        var seconds = Stopwatch.GetElapsedTime(run.Start).TotalSeconds;
+        foreach (var byPrompt in run.States.GroupBy(s => s.Prompt))
         {
-            service.Metrics.Phases(timed.QueueSeconds, timed.PrefillSeconds, timed.DecodeSeconds, timed.CompletionTokens);
+            var states = byPrompt.ToArray();
+            if (states[0].Finished is { } timed)
+            {
+                service.Metrics.Phases(timed.QueueSeconds, timed.PrefillSeconds, timed.DecodeSeconds, timed.CompletionTokens);
+            }
+            var usage = MakeUsage(states);
+            var reason = states[0].Finished?.Reason switch
+            {
+                FinishReason.Stop => "stop",
+                FinishReason.Length => "length",
+                _ => "abort",
+            };
+            service.Metrics.RequestFinished(usage.PromptTokens, usage.PromptTokensDetails?.CachedTokens ?? 0, usage.CompletionTokens, reason);
+            service.Metrics.E2e.Observe(seconds);
         }
-        var usage = MakeUsage(states);
-        var reason = states[0].Finished?.Reason switch
-        {
-            FinishReason.Stop => "stop",
-            FinishReason.Length => "length",
-            _ => "abort",
-        };
-        service.Metrics.RequestFinished(usage.PromptTokens, usage.PromptTokensDetails?.CachedTokens ?? 0, usage.CompletionTokens, reason);
-        service.Metrics.E2e.Observe(Stopwatch.GetElapsedTime(run.Start).TotalSeconds);
     }
 
-    private static string GrammarParam(Prepared p) => p.Generation.Grammar is null ? "request" : p.ToolFormat is not null ? "tools" : "response_format";
+    /// <summary>best_of: each prompt's <c>n</c> candidates with the highest cumulative logprob, numbered again.</summary>
+    private static ChoiceState[] Best(ChoiceState[] states, int n)
+    {
+        var best = states.GroupBy(s => s.Prompt).SelectMany(g => g.OrderByDescending(s => s.CumulativeLogprob).ThenBy(s => s.Index).Take(n)).ToArray();
+        for (var i = 0; i < best.Length; i++)
+        {
+            best[i].Index = i;
+        }
+        return best;
+    }
+
+    private static string GrammarParam(Prepared p) => p.Prompts[0].Generation.Grammar is null ? "request" : p.ToolFormat is not null ? "tools" : "response_format";
 
     private static ApiException ErrorFor(ErrorEvent e) => e.Code switch
     {
@@ -265,8 +327,11 @@ internal sealed class GenerationCore(ModelService service, IOptions<LlmServerOpt
 
     private static ApiException ShuttingDown() => new(503, "The server is shutting down.", "server_error", null, "shutting_down");
 
+    /// <summary>The state of an engine event's choice; <paramref name="prompt"/> is the batch prompt whose handle sent it.</summary>
+    private static ChoiceState StateOf(Run run, int prompt, GenerationEvent ev) => run.States[prompt * run.Prepared.Request.BestOf + ev.Choice];
+
     /// <summary>Records an event: latency metrics, the choice's text and logprobs, its end or error.</summary>
-    private void Observe(Run run, GenerationEvent ev)
+    private void Observe(Run run, ChoiceState s, GenerationEvent ev)
     {
         switch (ev)
         {
@@ -283,7 +348,6 @@ internal sealed class GenerationCore(ModelService service, IOptions<LlmServerOpt
                         service.Metrics.Itl.Observe(Stopwatch.GetElapsedTime(run.LastToken, now).TotalSeconds);
                     }
                     run.LastToken = now;
-                    var s = run.States[t.Choice];
                     if (t.Logprob is not null)
                     {
                         s.Logprobs.Add((t, s.Text.Length));
@@ -292,22 +356,48 @@ internal sealed class GenerationCore(ModelService service, IOptions<LlmServerOpt
                     break;
                 }
             case FinishedEvent f:
-                run.States[f.Choice].Finished = f;
+                s.Finished = f;
                 break;
             case ErrorEvent e:
-                run.States[e.Choice].Error = e;
+                s.Error = e;
                 Log.GenerationError(logger, e.Code, e.Message);
                 break;
         }
     }
 
-    private async Task CompleteAsync(HttpContext ctx, Run run, GenerationHandle handle, CancellationToken ct)
+    /// <summary>The events of every prompt's handle as they come, each with its prompt's number.</summary>
+    private static async IAsyncEnumerable<(int Prompt, GenerationEvent Event)> EventsAsync(GenerationHandle[] handles, [EnumeratorCancellation] CancellationToken ct)
+    {
+        if (handles.Length == 1)
+        {
+            await foreach (var ev in handles[0].Events.ReadAllAsync(ct).ConfigureAwait(false))
+            {
+                yield return (0, ev);
+            }
+            yield break;
+        }
+        var merged = Channel.CreateUnbounded<(int, GenerationEvent)>(new UnboundedChannelOptions { SingleReader = true });
+        var pumps = handles.Select(async (h, i) =>
+        {
+            await foreach (var ev in h.Events.ReadAllAsync(ct).ConfigureAwait(false))
+            {
+                merged.Writer.TryWrite((i, ev));
+            }
+        });
+        _ = Task.WhenAll(pumps).ContinueWith(t => merged.Writer.TryComplete(t.Exception), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+        await foreach (var item in merged.Reader.ReadAllAsync(ct).ConfigureAwait(false))
+        {
+            yield return item;
+        }
+    }
+
+    private async Task CompleteAsync(HttpContext ctx, Run run, GenerationHandle[] handles, CancellationToken ct)
     {
         try
         {
-            await foreach (var ev in handle.Events.ReadAllAsync(ct).ConfigureAwait(false))
+            await foreach (var (prompt, ev) in EventsAsync(handles, ct).ConfigureAwait(false))
             {
-                Observe(run, ev);
+                Observe(run, StateOf(run, prompt, ev), ev);
             }
         }
         catch (OperationCanceledException)
@@ -325,10 +415,12 @@ internal sealed class GenerationCore(ModelService service, IOptions<LlmServerOpt
         {
             throw ErrorFor(error);
         }
-        await run.Answer.WriteAsync(ctx, run.States, MakeUsage(run.States)).ConfigureAwait(false);
+        var request = run.Prepared.Request;
+        var choices = request.BestOf > request.N ? Best(run.States, request.N) : run.States;
+        await run.Answer.WriteAsync(ctx, choices, MakeUsage(run.States)).ConfigureAwait(false);
     }
 
-    private async Task StreamAsync(HttpContext ctx, Run run, GenerationHandle handle, CancellationToken ct)
+    private async Task StreamAsync(HttpContext ctx, Run run, GenerationHandle[] handles, CancellationToken ct)
     {
         var request = run.Prepared.Request;
         var answer = run.Answer;
@@ -338,13 +430,14 @@ internal sealed class GenerationCore(ModelService service, IOptions<LlmServerOpt
         using var pingStop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var pinger = PingAsync(sse, () => Volatile.Read(ref lastWrite), pingStop.Token);
         var generated = 0;
-        var promptTokens = run.Prepared.Generation.PromptTokens.Length;
+        var promptTokens = run.Prepared.Prompts.Sum(p => p.Generation.PromptTokens.Length);
         try
         {
-            await answer.OpenStreamAsync(sse, run.States.Length, ct).ConfigureAwait(false);
-            await foreach (var ev in handle.Events.ReadAllAsync(ct).ConfigureAwait(false))
+            await answer.OpenStreamAsync(sse, run.States, ct).ConfigureAwait(false);
+            await foreach (var (prompt, ev) in EventsAsync(handles, ct).ConfigureAwait(false))
             {
-                Observe(run, ev);
+                var state = StateOf(run, prompt, ev);
+                Observe(run, state, ev);
                 switch (ev)
                 {
                     case TokenEvent t:
@@ -353,14 +446,14 @@ internal sealed class GenerationCore(ModelService service, IOptions<LlmServerOpt
                             generated++;
                         }
                         var running = request.ContinuousUsage ? new Usage(promptTokens, generated, promptTokens + generated, null) : null;
-                        if (!await answer.TokenAsync(sse, run.States[t.Choice], t, request.Logprobs && t.Logprob is not null, running, ct).ConfigureAwait(false))
+                        if (!await answer.TokenAsync(sse, state, t, request.Logprobs && t.Logprob is not null, running, ct).ConfigureAwait(false))
                         {
                             // Nothing went out (text held back): the ping clock keeps running.
                             continue;
                         }
                         break;
                     case FinishedEvent f when f.Reason is FinishReason.Stop or FinishReason.Length:
-                        await answer.FinishAsync(sse, run.States[f.Choice], f, ct).ConfigureAwait(false);
+                        await answer.FinishAsync(sse, state, f, ct).ConfigureAwait(false);
                         break;
                     case ErrorEvent e:
                         await sse.WriteAsync(new StreamError(ErrorFor(e).ToBody().Error), ApiJsonContext.Wire.StreamError, ct).ConfigureAwait(false);

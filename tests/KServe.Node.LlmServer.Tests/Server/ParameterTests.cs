@@ -98,10 +98,11 @@ public sealed class ParameterTests(ServerFixture fixture) : IClassFixture<Server
     }
 
     [Theory]
-    [InlineData("\"best_of\":2,\"n\":1", "best_of")]
     [InlineData("\"best_of\":1,\"n\":2", "best_of")]
+    [InlineData("\"best_of\":2,\"stream\":true", "best_of")]
     [InlineData("\"suffix\":\" the end.\"", "suffix")]
-    [InlineData("\"prompt\":[\"one\",\"two\"]", "prompt")]
+    [InlineData("\"prompt\":[\"one\",[1,2]]", "prompt")]
+    [InlineData("\"prompt\":[]", "prompt")]
     public async Task Parameters_that_cannot_be_honoured_are_a_400_naming_them(string fields, string param)
     {
         var body = fields.StartsWith("\"prompt\"", StringComparison.Ordinal) ? $"{{\"model\":\"tiny\",{fields}}}" : $"{{\"model\":\"tiny\",\"prompt\":\"x\",{fields}}}";
@@ -111,10 +112,94 @@ public sealed class ParameterTests(ServerFixture fixture) : IClassFixture<Server
     }
 
     [Fact]
+    public async Task A_batch_larger_than_the_limit_is_a_400_naming_the_prompt()
+    {
+        var prompts = string.Join(",", Enumerable.Repeat("\"x\"", 65));
+        var (status, doc, _) = await Raw.PostAsync(S.Http, "v1/completions", $"{{\"model\":\"tiny\",\"prompt\":[{prompts}]}}");
+        Assert.Equal(400, status);
+        Raw.AssertError(doc, "prompt");
+    }
+
+    [Fact]
     public async Task Best_of_equal_to_n_an_empty_suffix_and_unknown_fields_are_accepted()
     {
         var r = await CompleteAsync(",\"max_tokens\":2,\"best_of\":1,\"suffix\":\"\",\"some_future_field\":{\"x\":1}");
         Assert.Equal(2, Completion(r));
+    }
+
+    private static double Cumulative(JsonElement choice) => choice.GetProperty("logprobs").GetProperty("token_logprobs").EnumerateArray().Sum(l => l.GetDouble());
+
+    [Fact]
+    public async Task Best_of_returns_the_n_candidates_with_the_highest_cumulative_logprob()
+    {
+        // The same seed gives the same candidates: n 4 shows them all, best_of 4 with n 2 must return the top two.
+        const string sampled = ",\"temperature\":1.2,\"seed\":11,\"max_tokens\":6,\"ignore_eos\":true,\"logprobs\":0";
+        var all = await CompleteAsync(sampled + ",\"n\":4");
+        var candidates = all.GetProperty("choices").EnumerateArray().Select(c => (Text: c.GetProperty("text").GetString()!, Sum: Cumulative(c)))
+            .OrderByDescending(c => c.Sum).ToList();
+        Assert.Equal(4, candidates.Select(c => c.Text).Distinct().Count());
+
+        var best = await CompleteAsync(sampled + ",\"n\":2,\"best_of\":4");
+        var choices = best.GetProperty("choices").EnumerateArray().ToList();
+        Assert.Equal([0, 1], choices.Select(c => c.GetProperty("index").GetInt32()));
+        Assert.Equal(candidates.Take(2).Select(c => c.Text), choices.Select(c => c.GetProperty("text").GetString()!));
+        Assert.True(Cumulative(choices[0]) >= Cumulative(choices[1]));
+        // Every candidate's tokens are generated and counted, as OpenAI bills them.
+        Assert.Equal(24, Completion(best));
+
+        // Without logprobs asked for, none are shown, though they ranked the candidates.
+        var plain = await CompleteAsync(",\"temperature\":1.2,\"seed\":11,\"max_tokens\":6,\"ignore_eos\":true,\"best_of\":3");
+        Assert.Single(plain.GetProperty("choices").EnumerateArray());
+        Assert.Equal(JsonValueKind.Null, plain.GetProperty("choices")[0].GetProperty("logprobs").ValueKind);
+        Assert.Equal(18, Completion(plain));
+    }
+
+    [Fact]
+    public async Task A_batch_of_prompts_answers_each_prompt_n_times_numbered_prompt_by_prompt()
+    {
+        string[] prompts = ["Once upon a time", "The cat sat", "A B C"];
+        var single = new List<int>();
+        foreach (var p in prompts)
+        {
+            single.Add((await CompleteAsync(",\"max_tokens\":0,\"echo\":true", JsonSerializer.Serialize(p))).GetProperty("usage").GetProperty("prompt_tokens").GetInt32());
+        }
+        var batch = await CompleteAsync(",\"n\":2,\"max_tokens\":3,\"ignore_eos\":true,\"echo\":true", JsonSerializer.Serialize(prompts));
+        var choices = batch.GetProperty("choices").EnumerateArray().ToList();
+        Assert.Equal(Enumerable.Range(0, 6), choices.Select(c => c.GetProperty("index").GetInt32()));
+        for (var i = 0; i < 6; i++)
+        {
+            // Echo shows which prompt a choice answers.
+            Assert.StartsWith(prompts[i / 2], choices[i].GetProperty("text").GetString()!, StringComparison.Ordinal);
+        }
+        Assert.Equal(single.Sum(), batch.GetProperty("usage").GetProperty("prompt_tokens").GetInt32());
+        Assert.Equal(18, Completion(batch));
+
+        // Token-id prompts batch the same way, and a stream numbers its chunks alike.
+        using var tok = await S.Http.PostAsync("tokenize", Raw.Json("{\"content\":\"The cat sat\",\"add_special\":true}"));
+        using var tokDoc = JsonDocument.Parse(await tok.Content.ReadAsStringAsync());
+        var ids = tokDoc.RootElement.GetProperty("tokens").GetRawText();
+        var (response, bytes) = await Raw.StreamAsync(S.Http, "v1/completions",
+            $"{{\"model\":\"tiny\",\"prompt\":[{ids},{ids}],\"max_tokens\":4,\"ignore_eos\":true,\"echo\":true,\"stream\":true,\"stream_options\":{{\"include_usage\":true}}}}");
+        Assert.Equal(200, (int)response.StatusCode);
+        var texts = new Dictionary<int, StringBuilder>();
+        JsonElement usage = default;
+        foreach (var chunk in Encoding.UTF8.GetString(bytes).Split('\n').Where(l => l.StartsWith("data: {", StringComparison.Ordinal))
+            .Select(l => JsonDocument.Parse(l[6..]).RootElement))
+        {
+            foreach (var c in chunk.GetProperty("choices").EnumerateArray())
+            {
+                texts.TryAdd(c.GetProperty("index").GetInt32(), new StringBuilder());
+                texts[c.GetProperty("index").GetInt32()].Append(c.GetProperty("text").GetString());
+            }
+            if (chunk.TryGetProperty("usage", out var u) && u.ValueKind == JsonValueKind.Object)
+            {
+                usage = u.Clone();
+            }
+        }
+        Assert.Equal([0, 1], texts.Keys.Order());
+        Assert.All(texts.Values, t => Assert.StartsWith("The cat sat", t.ToString().TrimStart(), StringComparison.Ordinal));
+        Assert.Equal(2 * single[1], usage.GetProperty("prompt_tokens").GetInt32());
+        Assert.Equal(8, usage.GetProperty("completion_tokens").GetInt32());
     }
 
     [Fact]

@@ -23,7 +23,7 @@ internal static class TestModels
         WeightType = GeneratedWeightType.F32, Seed = 7, ChatTemplate = ToolTemplate,
     }));
 
-    private static readonly Lazy<string> TinyThinkingPath = new(() => Generate("llmserver-tiny-spm-f32-think", new GeneratedModelSpec
+    private static readonly Lazy<string> TinyThinkingPath = new(() => Generate("llmserver-tiny-spm-f32-think-fim", new GeneratedModelSpec
     {
         Layers = 2, EmbeddingLength = 64, FeedForwardLength = 128, Heads = 4, HeadsKv = 2, ContextLength = 4096,
         WeightType = GeneratedWeightType.F32, Seed = 7, ChatTemplate = ThinkingTemplate,
@@ -34,23 +34,34 @@ internal static class TestModels
     /// <summary>
     /// The tiny model as a reasoning model: <see cref="ThinkingTemplate"/> opens a think block in the prompt, and
     /// <c>&lt;think&gt;</c> and <c>&lt;/think&gt;</c> are single tokens (<see cref="ThinkId"/>, <see cref="EndThinkId"/>),
-    /// as in DeepSeek R1's and Qwen3's vocabularies, so a logit bias can make the model close its reasoning.
+    /// as in DeepSeek R1's and Qwen3's vocabularies, so a logit bias can make the model close its reasoning. Its
+    /// vocabulary also has a code model's fill-in-the-middle tokens (<see cref="FimPrefixId"/> and the two after it).
     /// </summary>
     public static string TinyThinking => TinyThinkingPath.Value;
 
     public const int ThinkId = 31998;
     public const int EndThinkId = 31999;
+    public const int FimPrefixId = 31995;
+    public const int FimSuffixId = 31996;
+    public const int FimMiddleId = 31997;
+
+    /// <summary>The special tokens of <see cref="TinyThinking"/>'s vocabulary, as Qwen2.5-Coder's spells its FIM tokens.</summary>
+    private static readonly Dictionary<int, string> SpecialTokens = new()
+    {
+        [FimPrefixId] = "<|fim_prefix|>", [FimSuffixId] = "<|fim_suffix|>", [FimMiddleId] = "<|fim_middle|>",
+        [ThinkId] = "<think>", [EndThinkId] = "</think>",
+    };
 
     /// <summary>DeepSeek R1's shape: the assistant turn opens with &lt;think&gt; in the prompt.</summary>
     public const string ThinkingTemplate =
         "{%- for message in messages %}{{- '<|' + message.role + '|>' + message.content + '\\n' }}{%- endfor %}"
         + "{%- if add_generation_prompt %}{{- '<|assistant|><think>\\n' }}{%- endif %}";
 
-    /// <summary>The llama-spm vocabulary with its last two tokens replaced by user-defined think tags.</summary>
+    /// <summary>The llama-spm vocabulary with its last five tokens replaced by user-defined FIM and think tags.</summary>
     private static string ThinkingVocab()
     {
         var source = Path.Combine(RepoPaths.Root, ".native", "llama.cpp", "models", "ggml-vocab-llama-spm.gguf");
-        var path = Path.Combine(Path.GetTempPath(), "kserve-node-test-models", "vocab-llama-spm-think.gguf");
+        var path = Path.Combine(Path.GetTempPath(), "kserve-node-test-models", "vocab-llama-spm-think-fim.gguf");
         if (File.Exists(path))
         {
             return path;
@@ -63,14 +74,19 @@ internal static class TestModels
             if (key == "tokenizer.ggml.tokens" && value is GgufArray { Values: string[] tokens })
             {
                 var copy = (string[])tokens.Clone();
-                copy[ThinkId] = "<think>";
-                copy[EndThinkId] = "</think>";
+                foreach (var (id, text) in SpecialTokens)
+                {
+                    copy[id] = text;
+                }
                 w.AddValue(key, new GgufArray(GgufValueType.String, copy));
             }
             else if (key == "tokenizer.ggml.token_type" && value is GgufArray { Values: int[] types })
             {
                 var copy = (int[])types.Clone();
-                copy[ThinkId] = copy[EndThinkId] = 4; // USER_DEFINED: always parsed, always printed
+                foreach (var id in SpecialTokens.Keys)
+                {
+                    copy[id] = 4; // USER_DEFINED: always parsed, always printed
+                }
                 w.AddValue(key, new GgufArray(GgufValueType.Int32, copy));
             }
             else
@@ -78,6 +94,9 @@ internal static class TestModels
                 w.AddValue(key, value);
             }
         }
+        w.AddValue("tokenizer.ggml.fim_pre_token_id", (uint)FimPrefixId);
+        w.AddValue("tokenizer.ggml.fim_suf_token_id", (uint)FimSuffixId);
+        w.AddValue("tokenizer.ggml.fim_mid_token_id", (uint)FimMiddleId);
         var tmp = path + "." + Environment.ProcessId + ".tmp";
         w.Write(tmp);
         File.Move(tmp, path, overwrite: true);
