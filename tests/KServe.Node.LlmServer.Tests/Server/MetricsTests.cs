@@ -48,4 +48,26 @@ public sealed class MetricsTests
         Assert.Equal(0, await Raw.MetricAsync(s.Http, $"vllm:kv_cache_usage_perc{Labels}"));
         Assert.Equal(0, await Raw.MetricAsync(s.Http, $"vllm:gpu_cache_usage_perc{Labels}"));
     }
+
+    [Fact]
+    public async Task Preemptions_under_KV_pressure_are_counted_and_every_request_still_completes()
+    {
+        // 8 running sequences on a 1024-cell cache, 12 requests of ~150 prompt tokens and 120 output tokens each:
+        // each fits alone, together they need several times the cache, so the engine must preempt and recompute.
+        await using var s = await RunningServer.StartAsync(["--ctx-size", "1024", "--parallel", "8", "--prefix-cache-sequences", "8"]);
+        Assert.Equal(0, await Raw.MetricAsync(s.Http, $"vllm:num_preemptions_total{Labels}"));
+        var requests = Enumerable.Range(0, 12).Select(i => Raw.PostAsync(s.Http, "v1/completions",
+            $"{{\"model\":\"tiny\",\"prompt\":\"Request {i}: {string.Join(' ', Enumerable.Range(0, 60).Select(w => $"w{(w * 7 + i * 13) % 97}"))}\","
+            + "\"max_tokens\":120,\"ignore_eos\":true,\"temperature\":0}")).ToList();
+        foreach (var (status, body, _) in await Task.WhenAll(requests))
+        {
+            Assert.True(status == 200, body?.RootElement.GetRawText());
+            Assert.Equal(120, body!.RootElement.GetProperty("usage").GetProperty("completion_tokens").GetInt32());
+        }
+        var preemptions = await Raw.MetricAsync(s.Http, $"vllm:num_preemptions_total{Labels}");
+        Assert.True(preemptions > 0, "the workload must have preempted");
+        Assert.Equal(s.Model.Engine.Stats.Preemptions, preemptions);
+        Assert.Equal(12, await Raw.MetricAsync(s.Http, $"vllm:request_success_total{{model_name=\"tiny\",finished_reason=\"length\"}}"));
+        TestContext.Current.TestOutputHelper?.WriteLine($"12 requests, {preemptions} preemptions, all 120 tokens each");
+    }
 }
