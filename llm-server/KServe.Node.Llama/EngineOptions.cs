@@ -56,6 +56,9 @@ public sealed record EngineOptions
     [Description("requests allowed to wait for admission; beyond that 429")]
     public int MaxQueuedRequests { get; set; } = 256;
 
+    [Description("seconds a request may wait for admission before it fails with queue_timeout (503 with Retry-After); 0 = no limit. A preempted request, which already answered, never times out")]
+    public int QueueTimeoutSeconds { get; set; }
+
     [Description("layers offloaded to the GPU: -1 = all (the KV cache then lives in GPU memory too), 0 = none")]
     public int GpuLayers { get; set; }
 
@@ -103,6 +106,7 @@ public sealed record EngineOptions
         Check(MaxParallelSequences is >= 1 and <= 128, nameof(MaxParallelSequences), "must be 1..128");
         Check(PrefixCacheSequences is >= 0 and <= 128, nameof(PrefixCacheSequences), "must be 0..128");
         Check(MaxQueuedRequests >= 0, nameof(MaxQueuedRequests), "must be >= 0");
+        Check(QueueTimeoutSeconds >= 0, nameof(QueueTimeoutSeconds), "must be >= 0 (0 = no limit)");
         Check(GpuLayers >= -1, nameof(GpuLayers), "must be -1 (all), 0 or a layer count");
         Check(Threads >= 1, nameof(Threads), "must be >= 1");
         Check(BatchThreads >= 0, nameof(BatchThreads), "must be >= 0");

@@ -239,8 +239,11 @@ public sealed unsafe partial class LlamaEngine : IAsyncDisposable
     /// <exception cref="EngineOverloadedException">The wait queue is full.</exception>
     public GenerationHandle Submit(GenerationRequest request) => SubmitAll([request])[0];
 
-    /// <summary>Queues several requests atomically: they become visible to the inference loop in the same step.</summary>
-    internal IReadOnlyList<GenerationHandle> SubmitAll(IReadOnlyList<GenerationRequest> requests)
+    /// <summary>
+    /// Queues several requests atomically (a completions batch): all or none are queued, and they become visible
+    /// to the inference loop in the same step. Throws as <see cref="Submit"/> does.
+    /// </summary>
+    public IReadOnlyList<GenerationHandle> SubmitAll(IReadOnlyList<GenerationRequest> requests)
     {
         ObjectDisposedException.ThrowIf(_stop.IsCancellationRequested, this);
         var states = new List<RequestState>(requests.Count);

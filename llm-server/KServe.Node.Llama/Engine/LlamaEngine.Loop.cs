@@ -754,18 +754,27 @@ public sealed unsafe partial class LlamaEngine
         return incoming != null || jobs != null;
     }
 
+    /// <summary>Ends cancelled requests, and waiting ones never admitted that are past the queue timeout.</summary>
     private void SweepCancelled()
     {
+        var timeout = _options.QueueTimeoutSeconds;
+        var now = System.Diagnostics.Stopwatch.GetTimestamp();
         for (var node = _waiting.First; node != null;)
         {
             var next = node.Next;
-            if (node.Value.Cancelled)
+            var r = node.Value;
+            if (r.Cancelled)
             {
                 _waiting.Remove(node);
-                foreach (var c in node.Value.Choices)
+                foreach (var c in r.Choices)
                 {
                     FinishChoice(c, FinishReason.Cancelled, null);
                 }
+            }
+            else if (timeout > 0 && r.AdmitOrder == 0 && System.Diagnostics.Stopwatch.GetElapsedTime(r.SubmittedAt, now).TotalSeconds > timeout)
+            {
+                _waiting.Remove(node);
+                FailRequest(r, "queue_timeout", $"the request waited more than {timeout} s for a free sequence and KV cache; retry later");
             }
 
             node = next;

@@ -92,38 +92,35 @@ internal sealed class GenerationCore(ModelService service, IOptions<LlmServerOpt
             await answer.WithoutGenerationAsync(ctx, service.Metrics, start, cts.Token).ConfigureAwait(false);
             return;
         }
-        var handles = new GenerationHandle[prepared.Prompts.Count];
+        var handles = Submit(prepared);
+        var candidates = request.BestOf;
+        var states = Enumerable.Range(0, handles.Length * candidates).Select(i => new ChoiceState(i, i / candidates)).ToArray();
+        var run = new Run(prepared, answer, states, start);
         try
         {
-            for (var i = 0; i < handles.Length; i++)
+            if (request.Stream)
             {
-                handles[i] = Submit(prepared, prepared.Prompts[i].Generation);
+                await StreamAsync(ctx, run, handles, cts.Token).ConfigureAwait(false);
+            }
+            else
+            {
+                await CompleteAsync(ctx, run, handles, cts.Token).ConfigureAwait(false);
             }
         }
         catch
         {
-            // A batch runs whole or not at all: what was already submitted stops.
+            // An answer that ends early (an error, the client gone) stops whatever of the request still runs.
             await cts.CancelAsync().ConfigureAwait(false);
             throw;
         }
-        var candidates = request.BestOf;
-        var states = Enumerable.Range(0, handles.Length * candidates).Select(i => new ChoiceState(i, i / candidates)).ToArray();
-        var run = new Run(prepared, answer, states, start);
-        if (request.Stream)
-        {
-            await StreamAsync(ctx, run, handles, cts.Token).ConfigureAwait(false);
-        }
-        else
-        {
-            await CompleteAsync(ctx, run, handles, cts.Token).ConfigureAwait(false);
-        }
     }
 
-    private static GenerationHandle Submit(Prepared prepared, GenerationRequest generation)
+    /// <summary>Queues every prompt of the request at once: a batch runs whole or is refused whole.</summary>
+    private static GenerationHandle[] Submit(Prepared prepared)
     {
         try
         {
-            return prepared.Engine.Submit(generation);
+            return [.. prepared.Engine.SubmitAll([.. prepared.Prompts.Select(p => p.Generation)])];
         }
         catch (EngineOverloadedException)
         {
@@ -131,7 +128,7 @@ internal sealed class GenerationCore(ModelService service, IOptions<LlmServerOpt
         }
         catch (ContextLengthExceededException e)
         {
-            throw ApiException.ContextExceeded(e.ContextSize, e.PromptTokens, generation.MaxTokens);
+            throw ApiException.ContextExceeded(e.ContextSize, e.PromptTokens, prepared.MaxTokens);
         }
         catch (InvalidRequestException e)
         {
@@ -320,7 +317,7 @@ internal sealed class GenerationCore(ModelService service, IOptions<LlmServerOpt
 
     private static ApiException ErrorFor(ErrorEvent e) => e.Code switch
     {
-        "kv_cache_exhausted" => new ApiException(503, e.Message, "server_error", null, e.Code) { RetryAfterSeconds = 1 },
+        "kv_cache_exhausted" or "queue_timeout" => new ApiException(503, e.Message, "server_error", null, e.Code) { RetryAfterSeconds = 1 },
         "engine_stopped" => new ApiException(503, e.Message, "server_error", null, e.Code),
         _ => new ApiException(500, e.Message, "server_error", null, e.Code),
     };
@@ -420,22 +417,38 @@ internal sealed class GenerationCore(ModelService service, IOptions<LlmServerOpt
         await run.Answer.WriteAsync(ctx, choices, MakeUsage(run.States)).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Streams the answer. The response starts with the first engine event or after one ping interval, whichever
+    /// comes first, so that a request failing before any output (a queue timeout, a request too big for the KV
+    /// cache, shutdown) gets a plain HTTP error that clients retry, not a 200 stream holding an error.
+    /// </summary>
     private async Task StreamAsync(HttpContext ctx, Run run, GenerationHandle[] handles, CancellationToken ct)
     {
         var request = run.Prepared.Request;
         var answer = run.Answer;
         using var sse = new SseWriter(ctx.Response);
         var lastWrite = Stopwatch.GetTimestamp();
-        await sse.StartAsync(ct).ConfigureAwait(false);
         using var pingStop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var pinger = PingAsync(sse, () => Volatile.Read(ref lastWrite), pingStop.Token);
+        Task? pinger = null;
         var generated = 0;
         var promptTokens = run.Prepared.Prompts.Sum(p => p.Generation.PromptTokens.Length);
+        var events = EventsAsync(handles, ct).GetAsyncEnumerator(ct);
         try
         {
-            await answer.OpenStreamAsync(sse, run.States, ct).ConfigureAwait(false);
-            await foreach (var (prompt, ev) in EventsAsync(handles, ct).ConfigureAwait(false))
+            var first = events.MoveNextAsync().AsTask();
+            await Task.WhenAny(first, Task.Delay(TimeSpan.FromSeconds(_options.SsePingSeconds), time, pingStop.Token)).ConfigureAwait(false);
+            if (first.IsCompletedSuccessfully && first.Result && events.Current.Event is ErrorEvent early)
             {
+                Observe(run, StateOf(run, events.Current.Prompt, early), early);
+                RecordMetrics(run);
+                throw ErrorFor(early);
+            }
+            await sse.StartAsync(ct).ConfigureAwait(false);
+            pinger = PingAsync(sse, () => Volatile.Read(ref lastWrite), pingStop.Token);
+            await answer.OpenStreamAsync(sse, run.States, ct).ConfigureAwait(false);
+            for (var more = await first.ConfigureAwait(false); more; more = await events.MoveNextAsync().ConfigureAwait(false))
+            {
+                var (prompt, ev) = events.Current;
                 var state = StateOf(run, prompt, ev);
                 Observe(run, state, ev);
                 switch (ev)
@@ -476,6 +489,10 @@ internal sealed class GenerationCore(ModelService service, IOptions<LlmServerOpt
                 Log.ClientGone(logger, run.States.Sum(s => s.Text.Length));
                 throw;
             }
+            if (!sse.Started)
+            {
+                throw ShuttingDown();
+            }
             // Shutdown timeout: tell the client plainly, then end the stream.
             await sse.WriteAsync(new StreamError(ShuttingDown().ToBody().Error), ApiJsonContext.Wire.StreamError, CancellationToken.None).ConfigureAwait(false);
             await sse.WriteDoneAsync(CancellationToken.None).ConfigureAwait(false);
@@ -485,7 +502,11 @@ internal sealed class GenerationCore(ModelService service, IOptions<LlmServerOpt
             await pingStop.CancelAsync().ConfigureAwait(false);
             try
             {
-                await pinger.ConfigureAwait(false);
+                if (pinger is not null)
+                {
+                    await pinger.ConfigureAwait(false);
+                }
+                await events.DisposeAsync().ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {

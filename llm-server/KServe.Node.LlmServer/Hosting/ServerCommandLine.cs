@@ -31,6 +31,7 @@ public static class ServerCommandLine
                 .Alias(nameof(EngineOptions.ContextSize), "--ctx-size", "-c")
                 .Alias(nameof(EngineOptions.MaxParallelSequences), "--parallel", "-np")
                 .Alias(nameof(EngineOptions.MaxQueuedRequests), "--max-queue")
+                .Alias(nameof(EngineOptions.QueueTimeoutSeconds), "--queue-timeout")
                 .Alias(nameof(EngineOptions.Threads), "-t")
                 .Alias(nameof(EngineOptions.BatchThreads), "--threads-batch", "-tb")
                 .Alias(nameof(EngineOptions.BatchSize), "-b")

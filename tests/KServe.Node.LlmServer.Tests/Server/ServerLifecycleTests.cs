@@ -101,6 +101,36 @@ public sealed class ServerLifecycleTests
     }
 
     [Fact]
+    public async Task A_request_waiting_past_the_queue_timeout_gets_503_with_retry_after_streamed_or_not()
+    {
+        await using var s = await RunningServer.StartAsync(["--parallel", "1", "--ctx-size", "32768", "--queue-timeout", "1"]);
+        // One long request holds the only sequence until the test ends it.
+        using var hold = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        var holder = s.Http.PostAsync("v1/completions", Raw.Json("""{"model":"tiny","prompt":"hold","max_tokens":32000,"ignore_eos":true}"""), hold.Token);
+        await Raw.EventuallyAsync(() => Task.FromResult(s.Model.Engine.Stats.Running == 1), TimeSpan.FromSeconds(10), "the long request to run");
+
+        var waiting = Raw.PostAsync(s.Http, "v1/completions", """{"model":"tiny","prompt":"wait","max_tokens":4}""");
+        var streamed = Raw.StreamAsync(s.Http, "v1/chat/completions", """{"model":"tiny","messages":[{"role":"user","content":"wait"}],"max_tokens":4,"stream":true}""");
+        var (status, body, response) = await waiting;
+        Assert.Equal(503, status);
+        Assert.NotNull(response.Headers.RetryAfter);
+        Raw.AssertError(body, null, "queue_timeout", "server_error");
+        // A stream that never got a token is refused the same way, before any event: the SDKs retry it.
+        var (streamResponse, streamBody) = await streamed;
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, streamResponse.StatusCode);
+        Assert.NotNull(streamResponse.Headers.RetryAfter);
+        using (var doc = JsonDocument.Parse(streamBody))
+        {
+            Assert.Equal("queue_timeout", doc.RootElement.GetProperty("error").GetProperty("code").GetString());
+        }
+        Assert.Equal(1, s.Model.Engine.Stats.Running);
+        Assert.False(holder.IsCompleted, "the running request is untouched");
+        await hold.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => holder);
+        await Raw.EventuallyAsync(() => Task.FromResult(s.Model.Engine.Stats.Running == 0), TimeSpan.FromSeconds(10), "the cancelled request to free its sequence");
+    }
+
+    [Fact]
     public async Task Apply_template_matches_the_hub_renderer_for_a_real_template()
     {
         var templateFile = Path.Combine(RepoPaths.Templates, "Qwen-Qwen2.5-7B-Instruct.jinja");
