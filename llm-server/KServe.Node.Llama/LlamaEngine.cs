@@ -29,6 +29,9 @@ public sealed unsafe partial class LlamaEngine : IAsyncDisposable
     private readonly Lock _inboxLock = new();
     private readonly List<RequestState> _inbox = [];
     private readonly Queue<Action> _jobs = new();
+
+    /// <summary>Embeddings requests in arrival order (inference thread only).</summary>
+    private readonly Queue<EmbeddingJob> _embeddingJobs = new();
     private readonly SemaphoreSlim _wake = new(0);
     private readonly CancellationTokenSource _stop = new();
     private readonly LinkedList<RequestState> _waiting = new();
@@ -289,7 +292,10 @@ public sealed unsafe partial class LlamaEngine : IAsyncDisposable
         return states.Select(s => s.Handle).ToArray();
     }
 
-    /// <summary>Pooled, L2-normalised embeddings of each input (one vector per input).</summary>
+    /// <summary>
+    /// Pooled, L2-normalised embeddings of each input (one vector per input). The inputs are decoded together, as
+    /// many to a decode as the step's token budget holds, one decode a step beside generation.
+    /// </summary>
     /// <exception cref="NotSupportedException">Embeddings are disabled.</exception>
     /// <exception cref="ArgumentException">An input is empty or longer than the embedding context.</exception>
     public Task<float[][]> EmbedAsync(IReadOnlyList<int[]> inputs, CancellationToken ct)
@@ -313,7 +319,24 @@ public sealed unsafe partial class LlamaEngine : IAsyncDisposable
             }
         }
 
-        return InvokeAsync(() => EmbedAll(inputs, ct));
+        if (inputs.Count == 0)
+        {
+            return Task.FromResult(Array.Empty<float[]>());
+        }
+
+        var job = new EmbeddingJob(inputs, ct);
+        lock (_inboxLock)
+        {
+            _jobs.Enqueue(() => _embeddingJobs.Enqueue(job));
+        }
+
+        Wake();
+        if (_stop.IsCancellationRequested)
+        {
+            job.Done.TrySetException(new ObjectDisposedException(nameof(LlamaEngine)));
+        }
+
+        return job.Done.Task;
     }
 
     /// <summary>

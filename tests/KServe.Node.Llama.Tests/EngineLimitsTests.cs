@@ -7,6 +7,47 @@ namespace KServe.Node.Llama.Tests;
 public sealed class EngineLimitsTests
 {
     /// <summary>
+    /// An embeddings request of 16 inputs, with a step budget that holds one of them, takes 16 decodes; running
+    /// generation keeps producing tokens between them instead of waiting for the whole request.
+    /// </summary>
+    [Fact]
+    public async Task A_long_embeddings_request_shares_the_steps_with_running_generation()
+    {
+        await using var engine = TestModels.Start(o => { o.ContextSize = 4096; o.MaxParallelSequences = 2; o.StepTokenBudget = 64; });
+        var inputs = Enumerable.Range(0, 16).Select(i => engine.Tokenize(string.Join(' ', Enumerable.Range(0, 16).Select(w => $"x{w + i}")), true, false)).ToArray();
+        Assert.All(inputs, t => Assert.InRange(t.Length, 33, 64));
+        using var stop = new CancellationTokenSource();
+        var generation = engine.Submit(Runs.Greedy(engine.Tokenize("Once upon a time", true, false), 3000, ct: stop.Token));
+        var tokens = 0;
+        var reader = Task.Run(async () =>
+        {
+            await foreach (var ev in generation.Events.ReadAllAsync())
+            {
+                if (ev is TokenEvent)
+                {
+                    Interlocked.Increment(ref tokens);
+                }
+            }
+        });
+        while (Volatile.Read(ref tokens) < 5)
+        {
+            await Task.Delay(5, TestContext.Current.CancellationToken);
+        }
+
+        var decodes = engine.EmbeddingDecodes;
+        var before = Volatile.Read(ref tokens);
+        var vectors = await engine.EmbedAsync(inputs, TestContext.Current.CancellationToken);
+        var during = Volatile.Read(ref tokens) - before;
+        await stop.CancelAsync();
+        await reader;
+
+        Assert.Equal(16, vectors.Length);
+        Assert.Equal(16, engine.EmbeddingDecodes - decodes);
+        Assert.True(during >= 8, $"only {during} tokens were generated during the 16 embedding decodes");
+        TestContext.Current.TestOutputHelper?.WriteLine($"{during} tokens generated during 16 embedding decodes");
+    }
+
+    /// <summary>
     /// 16 requests of ~170 prompt tokens and 120 output tokens on a 1024-token context with 8 sequences: each fits
     /// alone, together they need about four times the cache. Every one completes in full; those preempted after they
     /// had streamed tokens were recomputed and continued with the same greedy tokens as an unpressured run (up to a

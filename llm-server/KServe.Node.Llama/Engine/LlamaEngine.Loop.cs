@@ -187,6 +187,9 @@ public sealed unsafe partial class LlamaEngine
         var didWork = DrainInbox();
         SweepCancelled();
         Admit();
+        // At most one embedding decode a step, inside the step's token budget: streams keep flowing beside it.
+        var embedded = EmbedStep();
+        didWork |= embedded > 0 || _embeddingJobs.Count > 0;
 
         var active = new List<ChoiceState>();
         foreach (var r in _running)
@@ -206,7 +209,8 @@ public sealed unsafe partial class LlamaEngine
         }
 
         var plan = Scheduler.PlanStep(
-            active.Select((c, i) => new SchedSequence(i, c.PromptRemaining, c.PendingToken >= 0 && c.PromptRemaining == 0, c.Owner.AdmitOrder)).ToList(), _budget);
+            active.Select((c, i) => new SchedSequence(i, c.PromptRemaining, c.PendingToken >= 0 && c.PromptRemaining == 0, c.Owner.AdmitOrder)).ToList(),
+            Math.Max(_budget - embedded, _options.MaxParallelSequences));
         if (plan.Count == 0)
         {
             return didWork;
@@ -955,6 +959,11 @@ public sealed unsafe partial class LlamaEngine
         }
 
         _waiting.Clear();
+        while (_embeddingJobs.TryDequeue(out var job))
+        {
+            job.Done.TrySetException(new ObjectDisposedException(nameof(LlamaEngine)));
+        }
+
         if (_embedBatch.Token != null)
         {
             NativeMethods.llama_batch_free(_embedBatch);
@@ -1004,27 +1013,62 @@ public sealed unsafe partial class LlamaEngine
         _embedBatch = NativeMethods.llama_batch_init(_options.EmbeddingContextSize, 0, 1);
     }
 
-    /// <summary>Pooled, L2-normalised vectors of the inputs, packed as many to a decode as the embedding context holds.</summary>
-    private float[][] EmbedAll(IReadOnlyList<int[]> inputs, CancellationToken ct)
+    /// <summary>An embeddings request being worked through, one decode a step.</summary>
+    private sealed class EmbeddingJob(IReadOnlyList<int[]> inputs, CancellationToken ct)
     {
-        EnsureEmbeddingContext();
-        var result = new float[inputs.Count][];
-        var next = 0;
-        while (next < inputs.Count)
+        public IReadOnlyList<int[]> Inputs { get; } = inputs;
+        public CancellationToken Ct { get; } = ct;
+        public float[][] Result { get; } = new float[inputs.Count][];
+        public TaskCompletionSource<float[][]> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>The first input not embedded yet.</summary>
+        public int Next { get; set; }
+    }
+
+    /// <summary>
+    /// One embedding decode of the oldest embeddings request: the next inputs that fit the step's token budget
+    /// (an input longer than the budget goes alone; pooling needs an input whole). Returns the tokens decoded.
+    /// </summary>
+    private int EmbedStep()
+    {
+        while (_embeddingJobs.TryPeek(out var job))
         {
-            ct.ThrowIfCancellationRequested();
-            var first = next;
-            var tokens = 0;
-            while (next < inputs.Count && next - first < EmbeddingSequencesPerDecode && tokens + inputs[next].Length <= _options.EmbeddingContextSize)
+            if (job.Ct.IsCancellationRequested)
             {
-                tokens += inputs[next].Length;
-                next++;
+                _embeddingJobs.Dequeue();
+                job.Done.TrySetCanceled(job.Ct);
+                continue;
             }
 
-            EmbedBatch(inputs, first, next, result);
+            try
+            {
+                EnsureEmbeddingContext();
+                var first = job.Next;
+                var limit = Math.Max(_budget, job.Inputs[first].Length);
+                var tokens = 0;
+                while (job.Next < job.Inputs.Count && job.Next - first < EmbeddingSequencesPerDecode && tokens + job.Inputs[job.Next].Length <= limit)
+                {
+                    tokens += job.Inputs[job.Next].Length;
+                    job.Next++;
+                }
+
+                EmbedBatch(job.Inputs, first, job.Next, job.Result);
+                if (job.Next == job.Inputs.Count)
+                {
+                    _embeddingJobs.Dequeue();
+                    job.Done.TrySetResult(job.Result);
+                }
+
+                return tokens;
+            }
+            catch (Exception e)
+            {
+                _embeddingJobs.Dequeue();
+                job.Done.TrySetException(e);
+            }
         }
 
-        return result;
+        return 0;
     }
 
     private void EmbedBatch(IReadOnlyList<int[]> inputs, int first, int end, float[][] result)
