@@ -221,6 +221,9 @@ public sealed record EngineStats
     public long GenerationTokensTotal { get; init; }
     public long RequestsFinished { get; init; }
     public long Preemptions { get; init; }
+
+    /// <summary>Decodes stopped part-way because every request in them was cancelled (or the engine stopped).</summary>
+    public long DecodesAborted { get; init; }
 }
 
 /// <summary>Facts about the loaded model and context.</summary>

@@ -58,9 +58,15 @@ public sealed unsafe partial class LlamaEngine : IAsyncDisposable
     private volatile EngineStats _stats;
     private long _embeddingDecodes;
     private int[]? _eogTokens;
-    private long _decodeCalls, _tokensDecoded, _promptTotal, _genTotal, _finished, _preemptions;
+    private long _decodeCalls, _tokensDecoded, _promptTotal, _genTotal, _finished, _preemptions, _decodesAborted;
     private long _cacheQueries, _cacheHits, _cacheQueryTokens, _cacheHitTokens;
     private int _maxSeqPerDecode, _maxTokensPerDecode;
+
+    /// <summary>This engine as the abort callback's data.</summary>
+    private GCHandle _self;
+
+    /// <summary>The requests of the decode in flight (null between decodes), read by <see cref="AbortDecode"/>.</summary>
+    private volatile RequestState[]? _decoding;
 
     private LlamaEngine(EngineOptions options, ILogger logger, SafeLlamaModelHandle model, SafeLlamaContextHandle ctx, LlamaModelInfo info)
     {
@@ -97,6 +103,8 @@ public sealed unsafe partial class LlamaEngine : IAsyncDisposable
         _partialReuse = !NativeMethods.llama_model_is_recurrent(model) && !NativeMethods.llama_model_is_hybrid(model);
         _batch = NativeMethods.llama_batch_init(options.BatchSize, 0, 1);
         _stats = new EngineStats { KvCellsTotal = _nCtx };
+        _self = GCHandle.Alloc(this, GCHandleType.Weak);
+        NativeMethods.llama_set_abort_callback(ctx, &AbortDecode, GCHandle.ToIntPtr(_self));
         _thread = new Thread(Run) { IsBackground = true, Name = "llama-inference" };
     }
 
@@ -285,7 +293,7 @@ public sealed unsafe partial class LlamaEngine : IAsyncDisposable
 
         foreach (var s in states)
         {
-            s.Request.CancellationToken.UnsafeRegister(static o => ((LlamaEngine)o!).Wake(), this);
+            s.Registration = s.Request.CancellationToken.UnsafeRegister(static o => ((LlamaEngine)o!).Wake(), this);
         }
 
         Wake();
@@ -425,6 +433,7 @@ public sealed unsafe partial class LlamaEngine : IAsyncDisposable
         }
 
         _ctx.Dispose();
+        _self.Free();
         _threadpool?.Dispose();
         _threadpoolBatch?.Dispose();
         _model.Dispose();

@@ -13,6 +13,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 11, Level = LogLevel.Warning, Message = "KV cache has no slot for a batch of {Tokens} tokens with {Used} cells in use by the ledger; freeing room and planning again")]
     public static partial void NoKvSlot(ILogger logger, int tokens, int used);
 
+    [LoggerMessage(EventId = 16, Level = LogLevel.Debug, Message = "A decode of {Tokens} tokens stopped early: every request in it was cancelled")]
+    public static partial void DecodeAborted(ILogger logger, int tokens);
+
     [LoggerMessage(EventId = 12, Level = LogLevel.Information, Message = "KV cache full ({Used} of {Total} cells): request {RequestId} preempted ({Tokens} tokens to recompute), back at the head of the queue")]
     public static partial void Preempted(ILogger logger, long requestId, int tokens, int used, int total);
 

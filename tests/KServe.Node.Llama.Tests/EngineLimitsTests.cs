@@ -7,6 +7,49 @@ namespace KServe.Node.Llama.Tests;
 public sealed class EngineLimitsTests
 {
     /// <summary>
+    /// A long prompt decode whose only request is cancelled stops part-way (ggml's abort callback) instead of
+    /// running to its end. The cancel has to land while the decode runs, so the test tries growing delays until
+    /// one does; each try must end cancelled with its sequence freed, and the aborted decode must not count.
+    /// </summary>
+    [Fact]
+    public async Task Cancelling_the_only_request_of_a_long_prompt_decode_stops_it_part_way()
+    {
+        await using var engine = TestModels.Start(o =>
+        {
+            o.ContextSize = 8192; o.BatchSize = 8192; o.StepTokenBudget = 8192; o.MicroBatchSize = 256; o.MaxParallelSequences = 1; o.PrefixCacheSequences = 0;
+        });
+        var prompt = engine.Tokenize(string.Join(' ', Enumerable.Range(0, 1900).Select(w => $"t{w % 500}")), true, false);
+        Assert.InRange(prompt.Length, 6000, 8000);
+        for (var delay = 0; delay <= 400 && engine.Stats.DecodesAborted == 0; delay += 10)
+        {
+            using var cancel = new CancellationTokenSource();
+            var handle = engine.Submit(Runs.Greedy(prompt, 100, ct: cancel.Token));
+            await Task.Delay(delay, TestContext.Current.CancellationToken);
+            var decoded = engine.Stats.TokensDecoded;
+            await cancel.CancelAsync();
+            var result = await Runs.Collect(handle);
+            Assert.Equal(FinishReason.Cancelled, result[0].Finished.Reason);
+            while (engine.Stats.Running + engine.Stats.Waiting > 0)
+            {
+                await Task.Delay(5, TestContext.Current.CancellationToken);
+            }
+
+            if (engine.Stats.DecodesAborted > 0)
+            {
+                // The aborted decode added no tokens: it never completed.
+                Assert.True(engine.Stats.TokensDecoded - decoded < prompt.Length, "an aborted decode counted its tokens");
+                TestContext.Current.TestOutputHelper?.WriteLine($"aborted after a {delay} ms delay");
+            }
+        }
+
+        Assert.True(engine.Stats.DecodesAborted > 0, "no cancel landed during a decode, or the decode was not aborted");
+        var (sequences, used, unknown) = await engine.LedgerCheckAsync();
+        Assert.Empty(unknown);
+        Assert.Empty(sequences);
+        Assert.Equal(0, used);
+    }
+
+    /// <summary>
     /// An embeddings request of 16 inputs, with a step budget that holds one of them, takes 16 decodes; running
     /// generation keeps producing tokens between them instead of waiting for the whole request.
     /// </summary>

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Text;
 using System.Threading.Channels;
 using KServe.Node.Llama.Engine;
@@ -251,7 +253,9 @@ public sealed unsafe partial class LlamaEngine
         }
 
         _batch.NTokens = n;
+        _decoding = [.. requests];
         var rc = (DecodeResult)NativeMethods.llama_decode(_ctx, _batch);
+        _decoding = null;
         _decodeCalls++;
         if (rc != DecodeResult.Ok)
         {
@@ -322,8 +326,44 @@ public sealed unsafe partial class LlamaEngine
         _batch.Logits[i] = output ? (sbyte)1 : (sbyte)0;
     }
 
+    /// <summary>
+    /// ggml's abort callback, called between graph nodes of a decode: a long prompt decode stops as soon as every
+    /// request in it is cancelled or the engine stops, instead of running to its end.
+    /// </summary>
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    private static byte AbortDecode(IntPtr data)
+    {
+        if (GCHandle.FromIntPtr(data).Target is not LlamaEngine engine || engine._decoding is not { } requests)
+        {
+            return 0;
+        }
+
+        if (engine._stop.IsCancellationRequested)
+        {
+            return 1;
+        }
+
+        foreach (var r in requests)
+        {
+            if (!r.Cancelled)
+            {
+                return 0;
+            }
+        }
+
+        return 1;
+    }
+
     private void HandleDecodeFailure(DecodeResult rc, int tokens, HashSet<RequestState> requests)
     {
+        if (rc == DecodeResult.Aborted)
+        {
+            // Every request of the decode was cancelled (or the engine stops): the next step's sweep frees them.
+            Log.DecodeAborted(_logger, tokens);
+            _decodesAborted++;
+            return;
+        }
+
         if (rc == DecodeResult.NoKvSlot)
         {
             // The ledger said the step fits and llama.cpp found no slot (cells it keeps for itself): free one cached
@@ -696,6 +736,7 @@ public sealed unsafe partial class LlamaEngine
         if (++r.Finished == r.Choices.Length)
         {
             r.Channel.Writer.TryComplete();
+            r.Registration.Dispose();
             _running.Remove(r);
             _waiting.Remove(r);
             _kvPressure = false;
@@ -932,6 +973,7 @@ public sealed unsafe partial class LlamaEngine
             GenerationTokensTotal = _genTotal,
             RequestsFinished = _finished,
             Preemptions = _preemptions,
+            DecodesAborted = _decodesAborted,
         };
     }
 

@@ -96,6 +96,9 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Llama)] internal static partial LlamaBatch llama_batch_init(int nTokens, int embd, int nSeqMax);
     [LibraryImport(Llama)] internal static partial void llama_batch_free(LlamaBatch batch);
     [LibraryImport(Llama)] internal static partial int llama_decode(SafeLlamaContextHandle ctx, LlamaBatch batch);
+
+    /// <summary>ggml calls <paramref name="callback"/> between graph nodes; true aborts the decode (it returns 2).</summary>
+    [LibraryImport(Llama)] internal static partial void llama_set_abort_callback(SafeLlamaContextHandle ctx, delegate* unmanaged[Cdecl]<IntPtr, byte> callback, IntPtr data);
     [LibraryImport(Llama)] internal static partial void llama_synchronize(SafeLlamaContextHandle ctx);
     [LibraryImport(Llama)] internal static partial void llama_attach_threadpool(SafeLlamaContextHandle ctx, IntPtr threadpool, IntPtr threadpoolBatch);
     [LibraryImport(Llama)] internal static partial float* llama_get_logits_ith(SafeLlamaContextHandle ctx, int i);
