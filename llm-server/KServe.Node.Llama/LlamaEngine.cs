@@ -58,6 +58,9 @@ public sealed unsafe partial class LlamaEngine : IAsyncDisposable
     private volatile EngineStats _stats;
     private long _embeddingDecodes;
     private int[]? _eogTokens;
+
+    /// <summary>The candidate buffer <see cref="Sample"/> reuses (inference thread only).</summary>
+    private LlamaTokenData[]? _candidates;
     private long _decodeCalls, _tokensDecoded, _promptTotal, _genTotal, _finished, _preemptions, _decodesAborted;
     private long _cacheQueries, _cacheHits, _cacheQueryTokens, _cacheHitTokens;
     private int _maxSeqPerDecode, _maxTokensPerDecode;

@@ -494,7 +494,7 @@ public sealed unsafe partial class LlamaEngine
             BanEndings(c.Owner.Request, idx);
         }
 
-        var token = NativeMethods.llama_sampler_sample(c.Sampler, _ctx, idx);
+        var token = Sample(c.Sampler, idx);
         if (c.Index == 0)
         {
             foreach (var sib in c.Owner.Choices)
@@ -510,11 +510,48 @@ public sealed unsafe partial class LlamaEngine
                 sib.Tokens.AddRange(c.Tokens);
                 sib.PromptPos = c.PromptPos;
                 sib.WaitsForSibling = false;
-                Accept(sib, NativeMethods.llama_sampler_sample(sib.Sampler, _ctx, idx), idx);
+                Accept(sib, Sample(sib.Sampler, idx), idx);
             }
         }
 
         Accept(c, token, idx);
+    }
+
+    private const string NoValidToken =
+        "no token can be sampled: the output's constraints (grammar or response_format, min_tokens, logit_bias) exclude every token";
+
+    /// <summary>
+    /// llama_sampler_sample without its asserts: the chain ranks the candidates, and a step where it left none
+    /// (a grammar at a dead end, or only ending tokens allowed while min_tokens bans them) returns -1 instead of
+    /// accepting an excluded token, which llama.cpp answers with an abort or a C++ exception that ends the process.
+    /// </summary>
+    private int Sample(SafeLlamaSamplerHandle sampler, int idx)
+    {
+        var logits = new ReadOnlySpan<float>(NativeMethods.llama_get_logits_ith(_ctx, idx), _nVocab);
+        var candidates = _candidates ??= new LlamaTokenData[_nVocab];
+        for (var i = 0; i < candidates.Length; i++)
+        {
+            candidates[i] = new LlamaTokenData { Id = i, Logit = logits[i] };
+        }
+
+        fixed (LlamaTokenData* data = candidates)
+        {
+            var array = new LlamaTokenDataArray { Data = data, Size = (nuint)candidates.Length, Selected = -1 };
+            NativeMethods.llama_sampler_apply(sampler, &array);
+            if (array.Selected < 0 || array.Selected >= (long)array.Size)
+            {
+                return -1;
+            }
+
+            var chosen = array.Data[array.Selected];
+            if (float.IsNaN(chosen.Logit) || float.IsNegativeInfinity(chosen.Logit) || (uint)chosen.Id >= (uint)_nVocab)
+            {
+                return -1;
+            }
+
+            NativeMethods.llama_sampler_accept(sampler, chosen.Id);
+            return chosen.Id;
+        }
     }
 
     /// <summary>
@@ -536,6 +573,12 @@ public sealed unsafe partial class LlamaEngine
 
     private void Accept(ChoiceState c, int token, int idx)
     {
+        if (token < 0)
+        {
+            FinishChoice(c, FinishReason.Error, null, "no_valid_token", NoValidToken);
+            return;
+        }
+
         var req = c.Owner.Request;
         if (c.Owner.FirstTokenAt == 0)
         {

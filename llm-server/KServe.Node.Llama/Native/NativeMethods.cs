@@ -120,7 +120,8 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Llama, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial IntPtr llama_sampler_init_grammar(IntPtr vocab, string grammar, string root);
 
-    [LibraryImport(Llama)] internal static partial int llama_sampler_sample(SafeLlamaSamplerHandle sampler, SafeLlamaContextHandle ctx, int idx);
+    [LibraryImport(Llama)] internal static partial void llama_sampler_apply(SafeLlamaSamplerHandle sampler, LlamaTokenDataArray* candidates);
+    [LibraryImport(Llama)] internal static partial void llama_sampler_accept(SafeLlamaSamplerHandle sampler, int token);
     [LibraryImport(Llama)] internal static partial void llama_sampler_free(IntPtr sampler);
 
     [LibraryImport(Ggml, StringMarshalling = StringMarshalling.Utf8)]

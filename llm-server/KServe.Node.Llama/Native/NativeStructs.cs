@@ -106,6 +106,25 @@ internal struct LlamaSamplerChainParams
     public byte NoPerf;
 }
 
+/// <summary><c>llama_token_data</c>: a candidate token with its logit.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct LlamaTokenData
+{
+    public int Id;
+    public float Logit;
+    public float P;
+}
+
+/// <summary><c>llama_token_data_array</c>: the candidates a sampler chain works on (<c>Data</c> may be moved by a sampler).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct LlamaTokenDataArray
+{
+    public LlamaTokenData* Data;
+    public nuint Size;
+    public long Selected;
+    public byte Sorted;
+}
+
 /// <summary>Result of <c>llama_decode</c>.</summary>
 internal enum DecodeResult
 {

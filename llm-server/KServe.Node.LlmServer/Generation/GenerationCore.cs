@@ -318,6 +318,7 @@ internal sealed class GenerationCore(ModelService service, IOptions<LlmServerOpt
     private static ApiException ErrorFor(ErrorEvent e) => e.Code switch
     {
         "kv_cache_exhausted" or "queue_timeout" => new ApiException(503, e.Message, "server_error", null, e.Code) { RetryAfterSeconds = 1 },
+        "no_valid_token" => new ApiException(400, e.Message, "invalid_request_error", null, e.Code),
         "engine_stopped" => new ApiException(503, e.Message, "server_error", null, e.Code),
         _ => new ApiException(500, e.Message, "server_error", null, e.Code),
     };
