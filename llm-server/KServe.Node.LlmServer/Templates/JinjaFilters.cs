@@ -155,6 +155,11 @@ internal sealed partial class JinjaInterpreter
                     return operand is JinjaUndefined || (bv.Value && !operand.IsTruthy) ? dflt : operand;
                 }
         }
+        if (name is "selectattr" or "rejectattr" or "map" && !operand.IsTruthy)
+        {
+            // jinja2 yields nothing for a false value (`if value:`), so `none | selectattr(...)` is empty.
+            return new JinjaArray([]);
+        }
         switch (operand)
         {
             case JinjaArray arr:
