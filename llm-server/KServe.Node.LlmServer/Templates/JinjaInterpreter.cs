@@ -612,7 +612,7 @@ internal sealed partial class JinjaInterpreter
                 return;
             }
             var tuple = (TupleNode)node.LoopVar;
-            if (current is not JinjaArray arr || current is JinjaTuple)
+            if (current is not JinjaArray arr)
             {
                 throw new JinjaException($"Cannot unpack non-iterable type: {current.TypeName}");
             }

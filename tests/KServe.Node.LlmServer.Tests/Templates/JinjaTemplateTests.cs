@@ -18,4 +18,11 @@ public sealed class JinjaTemplateTests
     [InlineData("{{ none | map(attribute='name') | list | length }}")]
     public void Selectattr_rejectattr_and_map_over_none_or_undefined_give_an_empty_list(string source) =>
         Assert.Equal("0", Render(source));
+
+    [Theory]
+    [InlineData("{% for a, b in [('x', 1), ('y', 2)] %}{{ a }}={{ b }};{% endfor %}", "x=1;y=2;")]
+    [InlineData("{% for a, b in [['x', 1], ['y', 2]] %}{{ a }}={{ b }};{% endfor %}", "x=1;y=2;")]
+    [InlineData("{% for k, v in {'x': 1, 'y': 2}.items() %}{{ k }}={{ v }};{% endfor %}", "x=1;y=2;")]
+    public void A_for_loop_unpacks_tuples_lists_and_items(string source, string expected) =>
+        Assert.Equal(expected, Render(source));
 }

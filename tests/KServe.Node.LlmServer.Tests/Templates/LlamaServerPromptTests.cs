@@ -32,7 +32,6 @@ public sealed class LlamaServerPromptTests(ITestOutputHelper output)
         ["Apriel-1.6-15b-Thinker-fixed"] = "the 'string' filter on an object (Python's repr)",
         ["unsloth-Apriel-1.5"] = "the 'string' filter on an object (Python's repr)",
         ["ByteDance-Seed-OSS"] = "dict literals with integer keys",
-        ["meetkai-functionary-medium-v3.2"] = "unpacking a tuple in a for loop",
         ["tencent-Hy3"] = "a method call our interpreter lacks",
     };
 
