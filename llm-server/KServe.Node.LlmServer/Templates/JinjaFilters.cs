@@ -339,6 +339,10 @@ internal sealed partial class JinjaInterpreter
         {
             return new JinjaString(operand.ToJson(JinjaValue.DefaultJson));
         }
+        if (name == "string")
+        {
+            return new JinjaString(JinjaValue.PythonStr(operand));
+        }
         if (operand is JinjaUndefined && name == "length")
         {
             // jinja2: len(Undefined) is 0.
@@ -356,7 +360,6 @@ internal sealed partial class JinjaInterpreter
                     case "reverse": return new JinjaArray(Enumerable.Reverse(arr.Items).ToList());
                     case "sort": return new JinjaArray(ObjectMethods.StableSort(arr.Items.ToList(), (a, b) => Compare(a, b, false)));
                     case "join": return new JinjaString(JoinRaw(arr.Items, ""));
-                    case "string": return new JinjaString(operand.ToJson(JinjaValue.DefaultJson, undefinedToNull: false));
                     case "unique":
                         {
                             var output = new List<JinjaValue>();
@@ -383,7 +386,6 @@ internal sealed partial class JinjaInterpreter
                     case "indent":
                         return new JinjaString(string.Join('\n', str.Value.Split('\n').Select((x, i) => i == 0 || x.Length == 0 ? x : "    " + x)));
                     case "join":
-                    case "string":
                         return operand;
                     case "int":
                         {
@@ -405,7 +407,6 @@ internal sealed partial class JinjaInterpreter
                         "abs" => operand is JinjaInteger ? new JinjaInteger(Math.Abs(v)) : new JinjaFloat(Math.Abs(v)),
                         "int" => new JinjaInteger(Math.Floor(v)),
                         "float" => new JinjaFloat(v),
-                        "string" => new JinjaString(operand.ToString()),
                         _ => throw new JinjaException($"Unknown NumericValue filter: {name}"),
                     };
                 }
@@ -426,7 +427,6 @@ internal sealed partial class JinjaInterpreter
                     "bool" => b,
                     "int" => new JinjaInteger(b.Value ? 1 : 0),
                     "float" => new JinjaFloat(b.Value ? 1 : 0),
-                    "string" => new JinjaString(b.Value ? "true" : "false"),
                     _ => throw new JinjaException($"Unknown BooleanValue filter: {name}"),
                 };
         }

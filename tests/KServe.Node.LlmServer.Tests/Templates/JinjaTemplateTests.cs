@@ -25,4 +25,21 @@ public sealed class JinjaTemplateTests
     [InlineData("{% for k, v in {'x': 1, 'y': 2}.items() %}{{ k }}={{ v }};{% endfor %}", "x=1;y=2;")]
     public void A_for_loop_unpacks_tuples_lists_and_items(string source, string expected) =>
         Assert.Equal(expected, Render(source));
+
+    [Theory]
+    [InlineData("{{ {'a': 1, 'b': [1.5, none, true, false]} | string }}", "{'a': 1, 'b': [1.5, None, True, False]}")]
+    [InlineData("{{ ['x', none, true] | string }}", "['x', None, True]")]
+    [InlineData("{{ ('a', 2) | string }}|{{ [(1, none)] | string }}", "('a', 2)|[(1, None)]")]
+    [InlineData("{{ \"it's\" | string }}|{{ [\"it's\", 'say \"hi\"', \"both ' \\\"\"] | string }}", "it's|[\"it's\", 'say \"hi\"', 'both \\' \"']")]
+    [InlineData("{{ ['a\\\\b', '\\t\\n\\r', 'ünï 😀', '\u00a0\u200b\u0007'] | string }}", "['a\\\\b', '\\t\\n\\r', 'ünï 😀', '\\xa0\\u200b\\x07']")]
+    [InlineData("{{ [1.0, 0.0001, 0.00001, 10000000000000000.0, 1000000000000000.0, -2.5, 3] | string }}", "[1.0, 0.0001, 1e-05, 1e+16, 1000000000000000.0, -2.5, 3]")]
+    [InlineData("{{ none | string }}|{{ undefined_name | string }}|{{ true | string }}|{{ 2 | string }}", "None||True|2")]
+    [InlineData("{{ namespace(a=1) | string }}", "<Namespace {'a': 1}>")]
+    public void The_string_filter_gives_python_s_str(string source, string expected) =>
+        Assert.Equal(expected, Render(source));
+
+    [Fact]
+    public void The_string_filter_on_a_json_object_gives_python_s_dict_repr() =>
+        Assert.Equal("{'name': 'f', 'required': ['city'], 'strict': False, 'n': None}",
+            Render("{{ tool | string }}", """{"tool": {"name": "f", "required": ["city"], "strict": false, "n": null}}"""));
 }

@@ -29,8 +29,6 @@ public sealed class LlamaServerPromptTests(ITestOutputHelper output)
     /// </summary>
     internal static readonly Dictionary<string, string> KnownGaps = new(StringComparer.Ordinal)
     {
-        ["Apriel-1.6-15b-Thinker-fixed"] = "the 'string' filter on an object (Python's repr)",
-        ["unsloth-Apriel-1.5"] = "the 'string' filter on an object (Python's repr)",
         ["ByteDance-Seed-OSS"] = "dict literals with integer keys",
         ["tencent-Hy3"] = "a method call our interpreter lacks",
     };
