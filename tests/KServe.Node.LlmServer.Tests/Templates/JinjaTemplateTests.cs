@@ -42,4 +42,21 @@ public sealed class JinjaTemplateTests
     public void The_string_filter_on_a_json_object_gives_python_s_dict_repr() =>
         Assert.Equal("{'name': 'f', 'required': ['city'], 'strict': False, 'n': None}",
             Render("{{ tool | string }}", """{"tool": {"name": "f", "required": ["city"], "strict": false, "n": null}}"""));
+
+    [Theory]
+    [InlineData("{{ '<x{}>'.format(':y') }}", "<x:y>")]
+    [InlineData("{{ '{} {} {}'.format(1, none, true) }}", "1 None True")]
+    [InlineData("{{ '{1}{0}{0!r}'.format('a', 'b') }}", "ba'a'")]
+    [InlineData("{{ '{name}={value!r}'.format(name='k', value=[1, 'v']) }}", "k=[1, 'v']")]
+    [InlineData("{{ '{{literal}} {}'.format(2.0) }}", "{literal} 2.0")]
+    public void Str_format_fills_fields_as_python_does(string source, string expected) =>
+        Assert.Equal(expected, Render(source));
+
+    [Theory]
+    [InlineData("{{ '{} {0}'.format(1) }}")]
+    [InlineData("{{ '{} {}'.format(1) }}")]
+    [InlineData("{{ '{missing}'.format(1) }}")]
+    [InlineData("{{ '{:>4}'.format(1) }}")]
+    public void Str_format_refuses_what_python_refuses_or_we_do_not_support(string source) =>
+        Assert.Throws<JinjaException>(() => Render(source));
 }

@@ -30,7 +30,6 @@ public sealed class LlamaServerPromptTests(ITestOutputHelper output)
     internal static readonly Dictionary<string, string> KnownGaps = new(StringComparer.Ordinal)
     {
         ["ByteDance-Seed-OSS"] = "dict literals with integer keys",
-        ["tencent-Hy3"] = "a method call our interpreter lacks",
     };
 
     private sealed class FixedTime(DateTimeOffset now) : TimeProvider
