@@ -218,7 +218,7 @@ internal static partial class StringMethods
             }
             else
             {
-                value = keyword is not null && keyword.Items.TryGetValue(field, out var v) ? v : throw new JinjaException($"KeyError: '{field}'");
+                value = keyword is not null && keyword.Items.TryGetValue(new JinjaString(field), out var v) ? v : throw new JinjaException($"KeyError: '{field}'");
             }
             sb.Append(repr ? JinjaValue.PythonRepr(value) : JinjaValue.PythonStr(value));
         }
@@ -238,7 +238,7 @@ internal static partial class StringMethods
         JinjaValue count = JinjaNull.Instance;
         if (args.Count > 2)
         {
-            count = args[2] is JinjaKwargs kw ? (kw.Items.TryGetValue("count", out var c) ? c : JinjaNull.Instance) : args[2];
+            count = args[2] is JinjaKwargs kw ? (kw.Items.TryGetValue(new JinjaString("count"), out var c) ? c : JinjaNull.Instance) : args[2];
         }
         if (count is not (JinjaInteger or JinjaNull))
         {
@@ -295,11 +295,11 @@ internal static class ObjectMethods
         "get" => new JinjaFunction((args, _) =>
         {
             var key = args.Count > 0 ? args[0] : JinjaUndefined.Instance;
-            if (key is not JinjaString k)
+            if (!PythonKeyComparer.IsHashable(key))
             {
-                throw new JinjaException($"Object key must be a string: got {key.TypeName}");
+                throw new JinjaException($"Object key must be hashable: got {key.TypeName}");
             }
-            return obj.Items.TryGetValue(k.Value, out var v) ? v : args.Count > 1 ? args[1] : JinjaNull.Instance;
+            return obj.Items.TryGetValue(key, out var v) ? v : args.Count > 1 ? args[1] : JinjaNull.Instance;
         }),
         "items" => new JinjaFunction((_, _) => obj.Pairs()),
         "keys" => new JinjaFunction((_, _) => obj.Keys()),
@@ -310,7 +310,7 @@ internal static class ObjectMethods
 
     private static JinjaArray DictSort(JinjaObject obj, List<JinjaValue> args)
     {
-        var kwargs = new OrderedDictionary<string, JinjaValue>();
+        var kwargs = new OrderedDictionary<JinjaValue, JinjaValue>(PythonKeyComparer.Instance);
         var positional = new List<JinjaValue>();
         foreach (var a in args)
         {
@@ -324,7 +324,7 @@ internal static class ObjectMethods
             }
         }
         JinjaValue Arg(int i, string name, JinjaValue dflt) =>
-            i < positional.Count ? positional[i] : kwargs.TryGetValue(name, out var v) ? v : dflt;
+            i < positional.Count ? positional[i] : kwargs.TryGetValue(new JinjaString(name), out var v) ? v : dflt;
         if (Arg(0, "case_sensitive", JinjaBool.False) is not JinjaBool caseSensitive)
         {
             throw new JinjaException("case_sensitive must be a boolean");

@@ -195,7 +195,7 @@ internal sealed partial class JinjaInterpreter
                             var kwargs = new JinjaKwargs();
                             foreach (var (k, v) in kw)
                             {
-                                kwargs.Items[k] = v;
+                                kwargs.Items[new JinjaString(k)] = v;
                             }
                             args.Add(kwargs);
                             return StringMethods.Replace(str.Value, args);
@@ -224,7 +224,7 @@ internal sealed partial class JinjaInterpreter
             switch (value)
             {
                 case JinjaObject o:
-                    value = o.Items.TryGetValue(part, out var v) ? v : JinjaUndefined.Instance;
+                    value = o.Items.TryGetValue(new JinjaString(part), out var v) ? v : JinjaUndefined.Instance;
                     break;
                 case JinjaNamespace n:
                     value = n.Items.TryGetValue(part, out var nv) ? nv : JinjaUndefined.Instance;
@@ -296,8 +296,8 @@ internal sealed partial class JinjaInterpreter
                     var testArg = values.Count > 2 ? values[2] : null;
                     var filtered = arr.Items.Where(item =>
                     {
-                        var items = item is JinjaObject o ? o.Items : ((JinjaNamespace)item).Items;
-                        var result = items.TryGetValue(attr, out var a)
+                        var a = item is JinjaObject o ? o.Items.GetValueOrDefault(new JinjaString(attr)) : ((JinjaNamespace)item).Items.GetValueOrDefault(attr);
+                        var result = a is not null
                             && (testName is null ? a.IsTruthy : RunTest(testName, a, testArg));
                         return select ? result : !result;
                     }).ToList();

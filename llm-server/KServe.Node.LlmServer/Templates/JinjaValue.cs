@@ -48,7 +48,7 @@ public abstract class JinjaValue
                     var result = new JinjaObject();
                     foreach (var (k, v) in o)
                     {
-                        result.Items[k] = FromNode(v);
+                        result.Items[new JinjaString(k)] = FromNode(v);
                     }
                     return result;
                 }
@@ -79,7 +79,7 @@ public abstract class JinjaValue
         var o = new JinjaObject();
         foreach (var p in e.EnumerateObject())
         {
-            o.Items[p.Name] = FromJson(p.Value);
+            o.Items[new JinjaString(p.Name)] = FromJson(p.Value);
         }
         return o;
     }
@@ -253,7 +253,7 @@ public abstract class JinjaValue
                 sb.Append(']');
                 return;
             case JinjaObject o:
-                Dict(o.Items.Select(kv => ((JinjaValue)new JinjaString(kv.Key), kv.Value)));
+                Dict(o.Items.Select(kv => (kv.Key, kv.Value)));
                 return;
             case JinjaNamespace n:
                 sb.Append("<Namespace ");
@@ -421,17 +421,21 @@ public abstract class JinjaValue
                 }
             case JinjaObject or JinjaNamespace when v is not JinjaKwargs:
                 {
-                    var items = v is JinjaObject obj ? obj.Items : ((JinjaNamespace)v).Items;
-                    IEnumerable<KeyValuePair<string, JinjaValue>> entries = items;
+                    var entries = v is JinjaObject obj
+                        ? obj.Items.Select(kv => (Key: JsonKey(kv.Key), kv.Key, kv.Value))
+                        : ((JinjaNamespace)v).Items.Select(kv => (Key: kv.Key, Original: (JinjaValue)new JinjaString(kv.Key), kv.Value));
                     if (o.SortKeys)
                     {
-                        entries = items.OrderBy(kv => kv.Key, StringComparer.InvariantCulture);
+                        // Python's json.dumps sorts the keys themselves (numbers as numbers), then writes them as strings.
+                        entries = entries.OrderBy(e => e.Item2, Comparer<JinjaValue>.Create((a, b) => a is JinjaString x && b is JinjaString y
+                            ? StringComparer.InvariantCulture.Compare(x.Value, y.Value)
+                            : JinjaInterpreter.Compare(a, b, caseSensitive: true)));
                     }
                     var basePad = "\n" + new string(' ', indent * depth);
                     var childPad = basePad + new string(' ', indent);
                     sb.Append('{');
                     var first = true;
-                    foreach (var (key, value) in entries)
+                    foreach (var (key, _, value) in entries)
                     {
                         if (!first)
                         {
@@ -457,6 +461,46 @@ public abstract class JinjaValue
                 throw new JinjaException($"Cannot convert to JSON: {v.TypeName}");
         }
     }
+
+    /// <summary>A dict key as Python's json.dumps writes it: a string as is, a number, boolean or none as its JSON text.</summary>
+    private static string JsonKey(JinjaValue key) => key switch
+    {
+        JinjaString s => s.Value,
+        JinjaBool b => b.Value ? "true" : "false",
+        JinjaNull => "null",
+        JinjaInteger or JinjaFloat => PythonRepr(key),
+        _ => throw new JinjaException($"keys must be str, int, float, bool or None, not {key.TypeName}"),
+    };
+}
+
+/// <summary>
+/// Python's equality of dict keys: strings by value, numbers by value (<c>True == 1 == 1.0</c>), none, and tuples
+/// item by item. Lists, dicts and namespaces are not hashable (<see cref="IsHashable"/>).
+/// </summary>
+internal sealed class PythonKeyComparer : IEqualityComparer<JinjaValue>
+{
+    public static readonly PythonKeyComparer Instance = new();
+
+    internal static bool IsHashable(JinjaValue v) =>
+        v is JinjaString or JinjaInteger or JinjaFloat or JinjaBool or JinjaNull || (v is JinjaTuple t && t.Items.All(IsHashable));
+
+    public bool Equals(JinjaValue? x, JinjaValue? y) => (x, y) switch
+    {
+        (JinjaString a, JinjaString b) => string.Equals(a.Value, b.Value, StringComparison.Ordinal),
+        (JinjaInteger or JinjaFloat or JinjaBool, JinjaInteger or JinjaFloat or JinjaBool) => JinjaInterpreter.Num(x) == JinjaInterpreter.Num(y),
+        (JinjaNull, JinjaNull) => true,
+        (JinjaTuple a, JinjaTuple b) => a.Items.Count == b.Items.Count && a.Items.Zip(b.Items).All(p => Equals(p.First, p.Second)),
+        _ => ReferenceEquals(x, y),
+    };
+
+    public int GetHashCode(JinjaValue obj) => obj switch
+    {
+        JinjaString s => StringComparer.Ordinal.GetHashCode(s.Value),
+        JinjaInteger or JinjaFloat or JinjaBool => JinjaInterpreter.Num(obj).GetHashCode(),
+        JinjaNull => 0,
+        JinjaTuple t => t.Items.Aggregate(17, (h, item) => HashCode.Combine(h, GetHashCode(item))),
+        _ => System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(obj),
+    };
 }
 
 internal sealed class JinjaUndefined : JinjaValue
@@ -539,15 +583,16 @@ internal sealed class JinjaTuple(List<JinjaValue> items) : JinjaArray(items)
 
 internal class JinjaObject : JinjaValue
 {
-    public OrderedDictionary<string, JinjaValue> Items { get; } = new(StringComparer.Ordinal);
+    /// <summary>The entries; keys are strings, or numbers, booleans, none or tuples as a Python dict allows.</summary>
+    public OrderedDictionary<JinjaValue, JinjaValue> Items { get; } = new(PythonKeyComparer.Instance);
     internal override string TypeName => "ObjectValue";
     internal override bool IsTruthy => Items.Count > 0;
     public override string ToString() => ToJson(DefaultJson, undefinedToNull: false);
     internal override string JsString() => "[object Map]";
     internal override JinjaValue? Builtin(string name) => ObjectMethods.Get(this, name);
 
-    internal JinjaArray Pairs() => new(Items.Select(kv => (JinjaValue)new JinjaArray([new JinjaString(kv.Key), kv.Value])).ToList());
-    internal JinjaArray Keys() => new(Items.Keys.Select(k => (JinjaValue)new JinjaString(k)).ToList());
+    internal JinjaArray Pairs() => new(Items.Select(kv => (JinjaValue)new JinjaArray([kv.Key, kv.Value])).ToList());
+    internal JinjaArray Keys() => new(Items.Keys.ToList());
     internal JinjaArray Values() => new(Items.Values.ToList());
 }
 

@@ -59,4 +59,19 @@ public sealed class JinjaTemplateTests
     [InlineData("{{ '{:>4}'.format(1) }}")]
     public void Str_format_refuses_what_python_refuses_or_we_do_not_support(string source) =>
         Assert.Throws<JinjaException>(() => Render(source));
+
+    [Theory]
+    [InlineData("{% set d = {0: 'a', 512: 'b', 2: 'c'} %}{% for k, v in d | dictsort %}{{ k }}={{ v }};{% endfor %}{{ d[512] }}{{ d.get(2) }}{% if 512 in d and '512' not in d %} in{% endif %}",
+        "0=a;2=c;512=b;bc in")]
+    [InlineData("{% for k in {1: 'a', 2.5: 'b'} %}{{ k + 1 }};{% endfor %}", "2;3.5;")]
+    [InlineData("{{ {1: 'a', true: 'b', 1.0: 'c', none: 'd'} | string }}", "{1: 'c', None: 'd'}")]
+    [InlineData("{{ {1: 'x', '1': 'y', 2.5: true, none: 0} | tojson }}", """{"1": "x", "1": "y", "2.5": true, "null": 0}""")]
+    [InlineData("{{ {2: 'a', 1: 'b'} | tojson(sort_keys=true) }}", """{"1": "b", "2": "a"}""")]
+    [InlineData("{{ {(1, 'a'): 'x'}[(1, 'a')] }}", "x")]
+    public void Dict_literals_take_numbers_none_and_tuples_as_keys_as_python_does(string source, string expected) =>
+        Assert.Equal(expected, Render(source));
+
+    [Fact]
+    public void A_list_as_a_dict_key_is_refused_as_unhashable() =>
+        Assert.Throws<JinjaException>(() => Render("{{ {[1]: 2} }}"));
 }
