@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
 
@@ -53,6 +54,7 @@ internal static partial class StringMethods
             "endswith" => Fn(args => Affix(s, args, "endswith", (a, b) => a.EndsWith(b, StringComparison.Ordinal))),
             "split" => Fn(args => Split(s, args)),
             "replace" => Fn(args => Replace(s, args)),
+            "format" => Fn(args => Format(s, args)),
             _ => null,
         };
     }
@@ -145,6 +147,84 @@ internal static partial class StringMethods
         return new JinjaArray(result.Select(p => (JinjaValue)new JinjaString(p)).ToList());
     }
 
+    /// <summary>
+    /// Python's <c>str.format</c> for plain fields: <c>{}</c>, <c>{0}</c> or <c>{name}</c>, optionally with <c>!s</c> or
+    /// <c>!r</c>, and <c>{{</c> and <c>}}</c> for braces. Format specs and attribute or index lookups are refused.
+    /// </summary>
+    private static JinjaString Format(string s, List<JinjaValue> args)
+    {
+        var positional = args.ToList();
+        var keyword = positional.Count > 0 && positional[^1] is JinjaKwargs kw ? kw : null;
+        if (keyword is not null)
+        {
+            positional.RemoveAt(positional.Count - 1);
+        }
+        var sb = new StringBuilder();
+        var next = 0;
+        bool? automatic = null;
+        for (var i = 0; i < s.Length; i++)
+        {
+            var c = s[i];
+            if (c is '{' or '}' && i + 1 < s.Length && s[i + 1] == c)
+            {
+                sb.Append(c);
+                i++;
+                continue;
+            }
+            if (c == '}')
+            {
+                throw new JinjaException("Single '}' encountered in format string");
+            }
+            if (c != '{')
+            {
+                sb.Append(c);
+                continue;
+            }
+            var end = s.IndexOf('}', i + 1);
+            if (end < 0)
+            {
+                throw new JinjaException("Single '{' encountered in format string");
+            }
+            var field = s[(i + 1)..end];
+            i = end;
+            var repr = false;
+            if (field.IndexOf('!', StringComparison.Ordinal) is var bang and >= 0)
+            {
+                repr = field[(bang + 1)..] switch
+                {
+                    "s" => false,
+                    "r" => true,
+                    _ => throw new JinjaException($"Unsupported conversion in format field '{{{field}}}'"),
+                };
+                field = field[..bang];
+            }
+            if (field.IndexOfAny([':', '.', '[', '{']) >= 0)
+            {
+                throw new JinjaException($"Unsupported format field '{{{field}}}'");
+            }
+            JinjaValue value;
+            if (field.All(char.IsAsciiDigit))
+            {
+                var manual = field.Length > 0;
+                if (automatic == manual)
+                {
+                    throw new JinjaException(manual
+                        ? "cannot switch from automatic field numbering to manual field specification"
+                        : "cannot switch from manual field specification to automatic field numbering");
+                }
+                automatic = !manual;
+                var index = !manual ? next++ : int.TryParse(field, NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : int.MaxValue;
+                value = index < positional.Count ? positional[index] : throw new JinjaException($"Replacement index {index} out of range for positional args tuple");
+            }
+            else
+            {
+                value = keyword is not null && keyword.Items.TryGetValue(new JinjaString(field), out var v) ? v : throw new JinjaException($"KeyError: '{field}'");
+            }
+            sb.Append(repr ? JinjaValue.PythonRepr(value) : JinjaValue.PythonStr(value));
+        }
+        return new JinjaString(sb.ToString());
+    }
+
     internal static JinjaString Replace(string s, List<JinjaValue> args)
     {
         if (args.Count < 2)
@@ -158,7 +238,7 @@ internal static partial class StringMethods
         JinjaValue count = JinjaNull.Instance;
         if (args.Count > 2)
         {
-            count = args[2] is JinjaKwargs kw ? (kw.Items.TryGetValue("count", out var c) ? c : JinjaNull.Instance) : args[2];
+            count = args[2] is JinjaKwargs kw ? (kw.Items.TryGetValue(new JinjaString("count"), out var c) ? c : JinjaNull.Instance) : args[2];
         }
         if (count is not (JinjaInteger or JinjaNull))
         {
@@ -215,11 +295,11 @@ internal static class ObjectMethods
         "get" => new JinjaFunction((args, _) =>
         {
             var key = args.Count > 0 ? args[0] : JinjaUndefined.Instance;
-            if (key is not JinjaString k)
+            if (!PythonKeyComparer.IsHashable(key))
             {
-                throw new JinjaException($"Object key must be a string: got {key.TypeName}");
+                throw new JinjaException($"Object key must be hashable: got {key.TypeName}");
             }
-            return obj.Items.TryGetValue(k.Value, out var v) ? v : args.Count > 1 ? args[1] : JinjaNull.Instance;
+            return obj.Items.TryGetValue(key, out var v) ? v : args.Count > 1 ? args[1] : JinjaNull.Instance;
         }),
         "items" => new JinjaFunction((_, _) => obj.Pairs()),
         "keys" => new JinjaFunction((_, _) => obj.Keys()),
@@ -230,7 +310,7 @@ internal static class ObjectMethods
 
     private static JinjaArray DictSort(JinjaObject obj, List<JinjaValue> args)
     {
-        var kwargs = new OrderedDictionary<string, JinjaValue>();
+        var kwargs = new OrderedDictionary<JinjaValue, JinjaValue>(PythonKeyComparer.Instance);
         var positional = new List<JinjaValue>();
         foreach (var a in args)
         {
@@ -244,7 +324,7 @@ internal static class ObjectMethods
             }
         }
         JinjaValue Arg(int i, string name, JinjaValue dflt) =>
-            i < positional.Count ? positional[i] : kwargs.TryGetValue(name, out var v) ? v : dflt;
+            i < positional.Count ? positional[i] : kwargs.TryGetValue(new JinjaString(name), out var v) ? v : dflt;
         if (Arg(0, "case_sensitive", JinjaBool.False) is not JinjaBool caseSensitive)
         {
             throw new JinjaException("case_sensitive must be a boolean");

@@ -155,6 +155,11 @@ internal sealed partial class JinjaInterpreter
                     return operand is JinjaUndefined || (bv.Value && !operand.IsTruthy) ? dflt : operand;
                 }
         }
+        if (name is "selectattr" or "rejectattr" or "map" && !operand.IsTruthy)
+        {
+            // jinja2 yields nothing for a false value (`if value:`), so `none | selectattr(...)` is empty.
+            return new JinjaArray([]);
+        }
         switch (operand)
         {
             case JinjaArray arr:
@@ -190,7 +195,7 @@ internal sealed partial class JinjaInterpreter
                             var kwargs = new JinjaKwargs();
                             foreach (var (k, v) in kw)
                             {
-                                kwargs.Items[k] = v;
+                                kwargs.Items[new JinjaString(k)] = v;
                             }
                             args.Add(kwargs);
                             return StringMethods.Replace(str.Value, args);
@@ -219,7 +224,7 @@ internal sealed partial class JinjaInterpreter
             switch (value)
             {
                 case JinjaObject o:
-                    value = o.Items.TryGetValue(part, out var v) ? v : JinjaUndefined.Instance;
+                    value = o.Items.TryGetValue(new JinjaString(part), out var v) ? v : JinjaUndefined.Instance;
                     break;
                 case JinjaNamespace n:
                     value = n.Items.TryGetValue(part, out var nv) ? nv : JinjaUndefined.Instance;
@@ -291,8 +296,8 @@ internal sealed partial class JinjaInterpreter
                     var testArg = values.Count > 2 ? values[2] : null;
                     var filtered = arr.Items.Where(item =>
                     {
-                        var items = item is JinjaObject o ? o.Items : ((JinjaNamespace)item).Items;
-                        var result = items.TryGetValue(attr, out var a)
+                        var a = item is JinjaObject o ? o.Items.GetValueOrDefault(new JinjaString(attr)) : ((JinjaNamespace)item).Items.GetValueOrDefault(attr);
+                        var result = a is not null
                             && (testName is null ? a.IsTruthy : RunTest(testName, a, testArg));
                         return select ? result : !result;
                     }).ToList();
@@ -334,6 +339,10 @@ internal sealed partial class JinjaInterpreter
         {
             return new JinjaString(operand.ToJson(JinjaValue.DefaultJson));
         }
+        if (name == "string")
+        {
+            return new JinjaString(JinjaValue.PythonStr(operand));
+        }
         if (operand is JinjaUndefined && name == "length")
         {
             // jinja2: len(Undefined) is 0.
@@ -351,7 +360,6 @@ internal sealed partial class JinjaInterpreter
                     case "reverse": return new JinjaArray(Enumerable.Reverse(arr.Items).ToList());
                     case "sort": return new JinjaArray(ObjectMethods.StableSort(arr.Items.ToList(), (a, b) => Compare(a, b, false)));
                     case "join": return new JinjaString(JoinRaw(arr.Items, ""));
-                    case "string": return new JinjaString(operand.ToJson(JinjaValue.DefaultJson, undefinedToNull: false));
                     case "unique":
                         {
                             var output = new List<JinjaValue>();
@@ -378,7 +386,6 @@ internal sealed partial class JinjaInterpreter
                     case "indent":
                         return new JinjaString(string.Join('\n', str.Value.Split('\n').Select((x, i) => i == 0 || x.Length == 0 ? x : "    " + x)));
                     case "join":
-                    case "string":
                         return operand;
                     case "int":
                         {
@@ -400,7 +407,6 @@ internal sealed partial class JinjaInterpreter
                         "abs" => operand is JinjaInteger ? new JinjaInteger(Math.Abs(v)) : new JinjaFloat(Math.Abs(v)),
                         "int" => new JinjaInteger(Math.Floor(v)),
                         "float" => new JinjaFloat(v),
-                        "string" => new JinjaString(operand.ToString()),
                         _ => throw new JinjaException($"Unknown NumericValue filter: {name}"),
                     };
                 }
@@ -421,7 +427,6 @@ internal sealed partial class JinjaInterpreter
                     "bool" => b,
                     "int" => new JinjaInteger(b.Value ? 1 : 0),
                     "float" => new JinjaFloat(b.Value ? 1 : 0),
-                    "string" => new JinjaString(b.Value ? "true" : "false"),
                     _ => throw new JinjaException($"Unknown BooleanValue filter: {name}"),
                 };
         }

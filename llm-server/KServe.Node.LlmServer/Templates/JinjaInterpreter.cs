@@ -104,18 +104,19 @@ internal sealed partial class JinjaInterpreter
         var result = new JinjaObject();
         foreach (var (k, v) in o.Entries)
         {
-            if (Evaluate(k, scope) is not JinjaString key)
+            var key = Evaluate(k, scope);
+            if (!PythonKeyComparer.IsHashable(key))
             {
-                throw new JinjaException($"Object keys must be strings: got {Evaluate(k, scope).TypeName}");
+                throw new JinjaException($"Object keys must be hashable: got {key.TypeName}");
             }
-            result.Items[key.Value] = Evaluate(v, scope);
+            result.Items[key] = Evaluate(v, scope);
         }
         return result;
     }
 
     private static bool IsNumeric(JinjaValue v) => v is JinjaInteger or JinjaFloat;
 
-    private static double Num(JinjaValue v) => v switch
+    internal static double Num(JinjaValue v) => v switch
     {
         JinjaInteger i => i.Value,
         JinjaFloat f => f.Value,
@@ -280,12 +281,12 @@ internal sealed partial class JinjaInterpreter
                 case "not in": return JinjaBool.Of(!rs.Value.Contains(ls.Value, StringComparison.Ordinal));
             }
         }
-        if (left is JinjaString lk && right is JinjaObject ro)
+        if (right is JinjaObject ro && PythonKeyComparer.IsHashable(left))
         {
             switch (op)
             {
-                case "in": return JinjaBool.Of(ro.Items.ContainsKey(lk.Value));
-                case "not in": return JinjaBool.Of(!ro.Items.ContainsKey(lk.Value));
+                case "in": return JinjaBool.Of(ro.Items.ContainsKey(left));
+                case "not in": return JinjaBool.Of(!ro.Items.ContainsKey(left));
             }
         }
         throw new JinjaException($"Unknown operator \"{op}\" between {left.TypeName} and {right.TypeName}");
@@ -354,7 +355,7 @@ internal sealed partial class JinjaInterpreter
                 }
                 foreach (var (k, v) in obj.Items)
                 {
-                    AddKeyword(k, v);
+                    AddKeyword(k is JinjaString name ? name.Value : throw new JinjaException("keywords must be strings"), v);
                 }
             }
         }
@@ -368,7 +369,7 @@ internal sealed partial class JinjaInterpreter
             var kw = new JinjaKwargs();
             foreach (var (k, v) in keyword)
             {
-                kw.Items[k] = v;
+                kw.Items[new JinjaString(k)] = v;
             }
             positional.Add(kw);
         }
@@ -485,14 +486,17 @@ internal sealed partial class JinjaInterpreter
             property = new JinjaString(((IdentifierNode)node.Property).Name);
         }
         JinjaValue? value;
-        if (target is JinjaObject or JinjaNamespace)
+        if (target is JinjaObject o && PythonKeyComparer.IsHashable(property))
+        {
+            value = o.Items.TryGetValue(property, out var v) ? v : property is JinjaString name ? o.Builtin(name.Value) : null;
+        }
+        else if (target is JinjaObject or JinjaNamespace)
         {
             if (property is not JinjaString key)
             {
                 throw new JinjaException($"Cannot access property with non-string: got {property.TypeName}");
             }
-            var items = target is JinjaObject o ? o.Items : ((JinjaNamespace)target).Items;
-            value = items.TryGetValue(key.Value, out var v) ? v : target.Builtin(key.Value);
+            value = ((JinjaNamespace)target).Items.TryGetValue(key.Value, out var v) ? v : target.Builtin(key.Value);
         }
         else if (target is JinjaArray or JinjaString)
         {
@@ -612,7 +616,7 @@ internal sealed partial class JinjaInterpreter
                 return;
             }
             var tuple = (TupleNode)node.LoopVar;
-            if (current is not JinjaArray arr || current is JinjaTuple)
+            if (current is not JinjaArray arr)
             {
                 throw new JinjaException($"Cannot unpack non-iterable type: {current.TypeName}");
             }
@@ -654,15 +658,15 @@ internal sealed partial class JinjaInterpreter
         for (var i = 0; i < items.Count; i++)
         {
             var loop = new JinjaObject();
-            loop.Items["index"] = new JinjaInteger(i + 1);
-            loop.Items["index0"] = new JinjaInteger(i);
-            loop.Items["revindex"] = new JinjaInteger(items.Count - i);
-            loop.Items["revindex0"] = new JinjaInteger(items.Count - i - 1);
-            loop.Items["first"] = JinjaBool.Of(i == 0);
-            loop.Items["last"] = JinjaBool.Of(i == items.Count - 1);
-            loop.Items["length"] = new JinjaInteger(items.Count);
-            loop.Items["previtem"] = i > 0 ? items[i - 1] : JinjaUndefined.Instance;
-            loop.Items["nextitem"] = i < items.Count - 1 ? items[i + 1] : JinjaUndefined.Instance;
+            loop.Items[new JinjaString("index")] = new JinjaInteger(i + 1);
+            loop.Items[new JinjaString("index0")] = new JinjaInteger(i);
+            loop.Items[new JinjaString("revindex")] = new JinjaInteger(items.Count - i);
+            loop.Items[new JinjaString("revindex0")] = new JinjaInteger(items.Count - i - 1);
+            loop.Items[new JinjaString("first")] = JinjaBool.Of(i == 0);
+            loop.Items[new JinjaString("last")] = JinjaBool.Of(i == items.Count - 1);
+            loop.Items[new JinjaString("length")] = new JinjaInteger(items.Count);
+            loop.Items[new JinjaString("previtem")] = i > 0 ? items[i - 1] : JinjaUndefined.Instance;
+            loop.Items[new JinjaString("nextitem")] = i < items.Count - 1 ? items[i + 1] : JinjaUndefined.Instance;
             scope.Set("loop", loop);
             Bind(scope, items[i]);
             try
@@ -823,7 +827,7 @@ internal sealed partial class JinjaInterpreter
             positional.RemoveAt(positional.Count - 1);
             foreach (var (k, v) in kw.Items)
             {
-                keyword[k] = v;
+                keyword[((JinjaString)k).Value] = v;
             }
         }
         var pending = new List<(string Name, Node Default)>();
@@ -846,7 +850,7 @@ internal sealed partial class JinjaInterpreter
             var obj = new JinjaObject();
             foreach (var (k, v) in keyword)
             {
-                obj.Items[k] = v;
+                obj.Items[new JinjaString(k)] = v;
             }
             scope.Set("kwargs", obj);
         }
@@ -894,7 +898,7 @@ internal sealed partial class JinjaInterpreter
         var kw = new JinjaKwargs();
         foreach (var (k, v) in kwargs)
         {
-            kw.Items[k] = v;
+            kw.Items[new JinjaString(k)] = v;
         }
         args.Add(kw);
         var fn = Evaluate(node.Call.Callee, scope);

@@ -140,7 +140,7 @@ public sealed class JinjaTemplate
                 case JinjaObject o:
                     foreach (var (k, v) in o.Items)
                     {
-                        ns.Items[k] = v;
+                        ns.Items[k is JinjaString key ? key.Value : throw new JinjaException("namespace keys must be strings")] = v;
                     }
                     break;
                 case JinjaArray a:
@@ -171,7 +171,7 @@ public sealed class JinjaTemplate
         {
             foreach (var (k, v) in kwargs.Items)
             {
-                ns.Items[k] = v;
+                ns.Items[((JinjaString)k).Value] = v;
             }
         }
         return ns;

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Numerics;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -47,7 +48,7 @@ public abstract class JinjaValue
                     var result = new JinjaObject();
                     foreach (var (k, v) in o)
                     {
-                        result.Items[k] = FromNode(v);
+                        result.Items[new JinjaString(k)] = FromNode(v);
                     }
                     return result;
                 }
@@ -78,7 +79,7 @@ public abstract class JinjaValue
         var o = new JinjaObject();
         foreach (var p in e.EnumerateObject())
         {
-            o.Items[p.Name] = FromJson(p.Value);
+            o.Items[new JinjaString(p.Name)] = FromJson(p.Value);
         }
         return o;
     }
@@ -99,26 +100,7 @@ public abstract class JinjaValue
             return "0";
         }
         // Shortest round-trip digits and exponent, then JavaScript's layout rules (ECMA-262 Number::toString).
-        var shortest = Math.Abs(d).ToString("R", CultureInfo.InvariantCulture);
-        string digits;
-        int exp;
-        {
-            var s = shortest;
-            var ePos = s.IndexOfAny(['E', 'e']);
-            var mantissa = ePos >= 0 ? s[..ePos] : s;
-            var e10 = ePos >= 0 ? int.Parse(s[(ePos + 1)..], CultureInfo.InvariantCulture) : 0;
-            var dot = mantissa.IndexOf('.', StringComparison.Ordinal);
-            var intPart = dot >= 0 ? mantissa[..dot] : mantissa;
-            var frac = dot >= 0 ? mantissa[(dot + 1)..] : "";
-            var all = (intPart + frac).TrimStart('0');
-            var leadingZeros = (intPart + frac).Length - all.Length;
-            exp = intPart.Length + e10 - leadingZeros; // position of decimal point relative to first digit
-            digits = all.TrimEnd('0');
-            if (digits.Length == 0)
-            {
-                digits = "0";
-            }
-        }
+        var (digits, exp) = ShortestDigits(d);
         var k = digits.Length;
         var n = exp;
         var sb = new StringBuilder();
@@ -150,6 +132,184 @@ public abstract class JinjaValue
         }
         return sb.ToString();
     }
+
+    /// <summary>The shortest digits that round-trip |d| (not zero), and where the decimal point goes: |d| = 0.digits × 10^exp.</summary>
+    private static (string Digits, int Exp) ShortestDigits(double d)
+    {
+        var s = Math.Abs(d).ToString("R", CultureInfo.InvariantCulture);
+        var ePos = s.IndexOfAny(['E', 'e']);
+        var mantissa = ePos >= 0 ? s[..ePos] : s;
+        var e10 = ePos >= 0 ? int.Parse(s[(ePos + 1)..], CultureInfo.InvariantCulture) : 0;
+        var dot = mantissa.IndexOf('.', StringComparison.Ordinal);
+        var intPart = dot >= 0 ? mantissa[..dot] : mantissa;
+        var frac = dot >= 0 ? mantissa[(dot + 1)..] : "";
+        var all = (intPart + frac).TrimStart('0');
+        var leadingZeros = (intPart + frac).Length - all.Length;
+        var digits = all.TrimEnd('0');
+        return (digits.Length == 0 ? "0" : digits, intPart.Length + e10 - leadingZeros);
+    }
+
+    /// <summary>Python's <c>repr</c> of a float: <c>1.0</c>, <c>0.0001</c>, <c>1e-05</c>, <c>1e+16</c>, <c>inf</c>, <c>nan</c>.</summary>
+    internal static string PythonFloat(double d)
+    {
+        if (double.IsNaN(d))
+        {
+            return "nan";
+        }
+        var sign = double.IsNegative(d) ? "-" : "";
+        if (double.IsInfinity(d))
+        {
+            return sign + "inf";
+        }
+        if (d == 0)
+        {
+            return sign + "0.0";
+        }
+        var (digits, n) = ShortestDigits(d);
+        if (-4 < n && n <= 16)
+        {
+            return sign + (n <= 0 ? "0." + new string('0', -n) + digits
+                : n >= digits.Length ? digits + new string('0', n - digits.Length) + ".0"
+                : digits[..n] + "." + digits[n..]);
+        }
+        var e = n - 1;
+        return sign + digits[0] + (digits.Length > 1 ? "." + digits[1..] : "") + (e < 0 ? "e-" : "e+")
+            + Math.Abs(e).ToString("00", CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>
+    /// Python's <c>str(value)</c>, what jinja2's <c>string</c> filter and <c>str.format</c> give: a string is itself,
+    /// undefined is empty, anything else its <see cref="PythonRepr"/>.
+    /// </summary>
+    internal static string PythonStr(JinjaValue v) => v switch
+    {
+        JinjaString s => s.Value,
+        JinjaUndefined => "",
+        _ => PythonRepr(v),
+    };
+
+    /// <summary>Python's <c>repr(value)</c>: <c>'text'</c>, <c>True</c>, <c>None</c>, <c>2</c>, <c>1.0</c>, <c>[1, 'a']</c>, <c>(1,)</c>, <c>{'a': 1}</c>.</summary>
+    internal static string PythonRepr(JinjaValue v)
+    {
+        var sb = new StringBuilder();
+        WriteRepr(sb, v);
+        return sb.ToString();
+    }
+
+    private static void WriteRepr(StringBuilder sb, JinjaValue v)
+    {
+        void Items(IEnumerable<JinjaValue> items)
+        {
+            var first = true;
+            foreach (var item in items)
+            {
+                sb.Append(first ? "" : ", ");
+                first = false;
+                WriteRepr(sb, item);
+            }
+        }
+        void Dict(IEnumerable<(JinjaValue Key, JinjaValue Value)> entries)
+        {
+            sb.Append('{');
+            var first = true;
+            foreach (var (key, value) in entries)
+            {
+                sb.Append(first ? "" : ", ");
+                first = false;
+                WriteRepr(sb, key);
+                sb.Append(": ");
+                WriteRepr(sb, value);
+            }
+            sb.Append('}');
+        }
+        switch (v)
+        {
+            case JinjaString s:
+                PythonQuote(sb, s.Value);
+                return;
+            case JinjaBool b:
+                sb.Append(b.Value ? "True" : "False");
+                return;
+            case JinjaNull:
+                sb.Append("None");
+                return;
+            case JinjaUndefined:
+                sb.Append("Undefined");
+                return;
+            case JinjaInteger i:
+                sb.Append(double.IsFinite(i.Value) ? new BigInteger(i.Value).ToString(CultureInfo.InvariantCulture) : PythonFloat(i.Value));
+                return;
+            case JinjaFloat f:
+                sb.Append(PythonFloat(f.Value));
+                return;
+            case JinjaTuple t:
+                sb.Append('(');
+                Items(t.Items);
+                sb.Append(t.Items.Count == 1 ? ",)" : ")");
+                return;
+            case JinjaArray a:
+                sb.Append('[');
+                Items(a.Items);
+                sb.Append(']');
+                return;
+            case JinjaObject o:
+                Dict(o.Items.Select(kv => (kv.Key, kv.Value)));
+                return;
+            case JinjaNamespace n:
+                sb.Append("<Namespace ");
+                Dict(n.Items.Select(kv => ((JinjaValue)new JinjaString(kv.Key), kv.Value)));
+                sb.Append('>');
+                return;
+            default:
+                throw new JinjaException($"Cannot convert {v.TypeName} to a string");
+        }
+    }
+
+    /// <summary>
+    /// Python's <c>repr</c> of a string: in single quotes unless it holds a single quote and no double quote, with
+    /// backslash escapes for the quote, backslash, control and other unprintable characters.
+    /// </summary>
+    private static void PythonQuote(StringBuilder sb, string s)
+    {
+        var quote = s.Contains('\'') && !s.Contains('"') ? '"' : '\'';
+        sb.Append(quote);
+        for (var i = 0; i < s.Length; i++)
+        {
+            var start = i;
+            int c = s[i];
+            if (char.IsHighSurrogate(s[i]) && i + 1 < s.Length && char.IsLowSurrogate(s[i + 1]))
+            {
+                c = char.ConvertToUtf32(s[i], s[++i]);
+            }
+            if (c == quote || c == '\\')
+            {
+                sb.Append('\\').Append((char)c);
+            }
+            else if (c is '\t' or '\n' or '\r')
+            {
+                sb.Append(c switch { '\t' => "\\t", '\n' => "\\n", _ => "\\r" });
+            }
+            else if (c < 0x20 || c == 0x7f)
+            {
+                sb.Append("\\x").Append(c.ToString("x2", CultureInfo.InvariantCulture));
+            }
+            else if (c < 0x7f || IsPythonPrintable(c))
+            {
+                sb.Append(s, start, i + 1 - start);
+            }
+            else
+            {
+                sb.Append(c <= 0xff ? "\\x" : c <= 0xffff ? "\\u" : "\\U")
+                    .Append(c.ToString(c <= 0xff ? "x2" : c <= 0xffff ? "x4" : "x8", CultureInfo.InvariantCulture));
+            }
+        }
+        sb.Append(quote);
+    }
+
+    /// <summary>Python's <c>str.isprintable</c> of one code point: not a control, format, surrogate, private, unassigned or separator (space aside).</summary>
+    private static bool IsPythonPrintable(int codePoint) => CharUnicodeInfo.GetUnicodeCategory(codePoint) is not (UnicodeCategory.Control
+        or UnicodeCategory.Format or UnicodeCategory.Surrogate or UnicodeCategory.PrivateUse or UnicodeCategory.OtherNotAssigned
+        or UnicodeCategory.LineSeparator or UnicodeCategory.ParagraphSeparator or UnicodeCategory.SpaceSeparator);
 
     /// <summary>JavaScript's <c>JSON.stringify</c> of a string.</summary>
     internal static void JsonQuote(StringBuilder sb, string s, bool ensureAscii)
@@ -261,17 +421,21 @@ public abstract class JinjaValue
                 }
             case JinjaObject or JinjaNamespace when v is not JinjaKwargs:
                 {
-                    var items = v is JinjaObject obj ? obj.Items : ((JinjaNamespace)v).Items;
-                    IEnumerable<KeyValuePair<string, JinjaValue>> entries = items;
+                    var entries = v is JinjaObject obj
+                        ? obj.Items.Select(kv => (Key: JsonKey(kv.Key), kv.Key, kv.Value))
+                        : ((JinjaNamespace)v).Items.Select(kv => (Key: kv.Key, Original: (JinjaValue)new JinjaString(kv.Key), kv.Value));
                     if (o.SortKeys)
                     {
-                        entries = items.OrderBy(kv => kv.Key, StringComparer.InvariantCulture);
+                        // Python's json.dumps sorts the keys themselves (numbers as numbers), then writes them as strings.
+                        entries = entries.OrderBy(e => e.Item2, Comparer<JinjaValue>.Create((a, b) => a is JinjaString x && b is JinjaString y
+                            ? StringComparer.InvariantCulture.Compare(x.Value, y.Value)
+                            : JinjaInterpreter.Compare(a, b, caseSensitive: true)));
                     }
                     var basePad = "\n" + new string(' ', indent * depth);
                     var childPad = basePad + new string(' ', indent);
                     sb.Append('{');
                     var first = true;
-                    foreach (var (key, value) in entries)
+                    foreach (var (key, _, value) in entries)
                     {
                         if (!first)
                         {
@@ -297,6 +461,46 @@ public abstract class JinjaValue
                 throw new JinjaException($"Cannot convert to JSON: {v.TypeName}");
         }
     }
+
+    /// <summary>A dict key as Python's json.dumps writes it: a string as is, a number, boolean or none as its JSON text.</summary>
+    private static string JsonKey(JinjaValue key) => key switch
+    {
+        JinjaString s => s.Value,
+        JinjaBool b => b.Value ? "true" : "false",
+        JinjaNull => "null",
+        JinjaInteger or JinjaFloat => PythonRepr(key),
+        _ => throw new JinjaException($"keys must be str, int, float, bool or None, not {key.TypeName}"),
+    };
+}
+
+/// <summary>
+/// Python's equality of dict keys: strings by value, numbers by value (<c>True == 1 == 1.0</c>), none, and tuples
+/// item by item. Lists, dicts and namespaces are not hashable (<see cref="IsHashable"/>).
+/// </summary>
+internal sealed class PythonKeyComparer : IEqualityComparer<JinjaValue>
+{
+    public static readonly PythonKeyComparer Instance = new();
+
+    internal static bool IsHashable(JinjaValue v) =>
+        v is JinjaString or JinjaInteger or JinjaFloat or JinjaBool or JinjaNull || (v is JinjaTuple t && t.Items.All(IsHashable));
+
+    public bool Equals(JinjaValue? x, JinjaValue? y) => (x, y) switch
+    {
+        (JinjaString a, JinjaString b) => string.Equals(a.Value, b.Value, StringComparison.Ordinal),
+        (JinjaInteger or JinjaFloat or JinjaBool, JinjaInteger or JinjaFloat or JinjaBool) => JinjaInterpreter.Num(x) == JinjaInterpreter.Num(y),
+        (JinjaNull, JinjaNull) => true,
+        (JinjaTuple a, JinjaTuple b) => a.Items.Count == b.Items.Count && a.Items.Zip(b.Items).All(p => Equals(p.First, p.Second)),
+        _ => ReferenceEquals(x, y),
+    };
+
+    public int GetHashCode(JinjaValue obj) => obj switch
+    {
+        JinjaString s => StringComparer.Ordinal.GetHashCode(s.Value),
+        JinjaInteger or JinjaFloat or JinjaBool => JinjaInterpreter.Num(obj).GetHashCode(),
+        JinjaNull => 0,
+        JinjaTuple t => t.Items.Aggregate(17, (h, item) => HashCode.Combine(h, GetHashCode(item))),
+        _ => System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(obj),
+    };
 }
 
 internal sealed class JinjaUndefined : JinjaValue
@@ -379,15 +583,16 @@ internal sealed class JinjaTuple(List<JinjaValue> items) : JinjaArray(items)
 
 internal class JinjaObject : JinjaValue
 {
-    public OrderedDictionary<string, JinjaValue> Items { get; } = new(StringComparer.Ordinal);
+    /// <summary>The entries; keys are strings, or numbers, booleans, none or tuples as a Python dict allows.</summary>
+    public OrderedDictionary<JinjaValue, JinjaValue> Items { get; } = new(PythonKeyComparer.Instance);
     internal override string TypeName => "ObjectValue";
     internal override bool IsTruthy => Items.Count > 0;
     public override string ToString() => ToJson(DefaultJson, undefinedToNull: false);
     internal override string JsString() => "[object Map]";
     internal override JinjaValue? Builtin(string name) => ObjectMethods.Get(this, name);
 
-    internal JinjaArray Pairs() => new(Items.Select(kv => (JinjaValue)new JinjaArray([new JinjaString(kv.Key), kv.Value])).ToList());
-    internal JinjaArray Keys() => new(Items.Keys.Select(k => (JinjaValue)new JinjaString(k)).ToList());
+    internal JinjaArray Pairs() => new(Items.Select(kv => (JinjaValue)new JinjaArray([kv.Key, kv.Value])).ToList());
+    internal JinjaArray Keys() => new(Items.Keys.ToList());
     internal JinjaArray Values() => new(Items.Values.ToList());
 }
 

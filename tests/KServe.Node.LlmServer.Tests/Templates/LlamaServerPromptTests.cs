@@ -29,12 +29,6 @@ public sealed class LlamaServerPromptTests(ITestOutputHelper output)
     /// </summary>
     internal static readonly Dictionary<string, string> KnownGaps = new(StringComparer.Ordinal)
     {
-        ["Apriel-1.6-15b-Thinker-fixed"] = "the 'string' filter on an object (Python's repr)",
-        ["unsloth-Apriel-1.5"] = "the 'string' filter on an object (Python's repr)",
-        ["ByteDance-Seed-OSS"] = "dict literals with integer keys",
-        ["meetkai-functionary-medium-v3.1"] = "selectattr over None",
-        ["meetkai-functionary-medium-v3.2"] = "unpacking a tuple in a for loop",
-        ["tencent-Hy3"] = "a method call our interpreter lacks",
     };
 
     private sealed class FixedTime(DateTimeOffset now) : TimeProvider
