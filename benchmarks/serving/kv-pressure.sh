@@ -28,7 +28,9 @@ if [ ! -x "$build/bin/llama-server" ]; then
     -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF >/dev/null
   cmake --build "$build" --target llama-server -j2 >/dev/null
 fi
-dotnet build -c Release -nologo -v q -clp:ErrorsOnly llm-server/KServe.Node.LlmServer benchmarks/KServe.Node.LoadBench >/dev/null
+for project in llm-server/KServe.Node.LlmServer benchmarks/KServe.Node.LoadBench; do
+  dotnet build "$project" -c Release -nologo -v q -clp:ErrorsOnly >/dev/null
+done
 ours_bin="$root/llm-server/KServe.Node.LlmServer/bin/Release/net10.0/llm-server"
 model="$cache/bench-llama-60m-f16.gguf"
 if [ ! -f "$model" ]; then

@@ -17,6 +17,14 @@ import time
 import urllib.parse
 
 
+def describe(error):
+    """An error as one short line: its code or type, and the start of its message."""
+    if not isinstance(error, dict):
+        return str(error)[:80]
+    kind = error.get("code") if isinstance(error.get("code"), str) else error.get("type")
+    return "%s: %s" % (kind, str(error.get("message", ""))[:60])
+
+
 def one_request(url, model, prompt, max_tokens, out):
     u = urllib.parse.urlsplit(url)
     body = json.dumps({"model": model, "prompt": prompt, "max_tokens": max_tokens, "ignore_eos": True,
@@ -31,10 +39,9 @@ def one_request(url, model, prompt, max_tokens, out):
         if resp.status != 200:
             text = resp.read().decode("utf-8", "replace")
             try:
-                err = json.loads(text).get("error", {})
-                result["error"] = err.get("code") or err.get("type") or err.get("message") or text[:80]
+                result["error"] = "%d %s" % (resp.status, describe(json.loads(text).get("error", text)))
             except ValueError:
-                result["error"] = text[:80]
+                result["error"] = "%d %s" % (resp.status, text[:80])
         else:
             for raw in resp:
                 line = raw.decode("utf-8", "replace").strip()
@@ -43,7 +50,7 @@ def one_request(url, model, prompt, max_tokens, out):
                 event = json.loads(line[6:])
                 if "error" in event:
                     e = event["error"]
-                    result["error"] = (e.get("code") or e.get("type") or e.get("message")) if isinstance(e, dict) else str(e)
+                    result["error"] = describe(e)
                     break
                 for choice in event.get("choices") or []:
                     if choice.get("text"):
