@@ -29,11 +29,8 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Llama)] internal static partial void llama_free(IntPtr ctx);
 
     [LibraryImport(Llama)] internal static partial uint llama_n_ctx(SafeLlamaContextHandle ctx);
-    [LibraryImport(Llama)] internal static partial uint llama_n_batch(SafeLlamaContextHandle ctx);
-    [LibraryImport(Llama)] internal static partial uint llama_n_ubatch(SafeLlamaContextHandle ctx);
     [LibraryImport(Llama)] internal static partial uint llama_n_seq_max(SafeLlamaContextHandle ctx);
     [LibraryImport(Llama)] internal static partial IntPtr llama_get_memory(SafeLlamaContextHandle ctx);
-    [LibraryImport(Llama)] internal static partial int llama_pooling_type(SafeLlamaContextHandle ctx);
 
     [LibraryImport(Llama)]
     [return: MarshalAs(UnmanagedType.U1)]
@@ -46,9 +43,6 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Llama)] internal static partial IntPtr llama_model_get_vocab(SafeLlamaModelHandle model);
     [LibraryImport(Llama)] internal static partial int llama_model_n_ctx_train(SafeLlamaModelHandle model);
     [LibraryImport(Llama)] internal static partial int llama_model_n_embd(SafeLlamaModelHandle model);
-    [LibraryImport(Llama)] internal static partial int llama_model_n_layer(SafeLlamaModelHandle model);
-    [LibraryImport(Llama)] internal static partial ulong llama_model_n_params(SafeLlamaModelHandle model);
-    [LibraryImport(Llama)] internal static partial ulong llama_model_size(SafeLlamaModelHandle model);
     [LibraryImport(Llama)] internal static partial int llama_model_desc(SafeLlamaModelHandle model, byte* buf, nuint bufSize);
     [LibraryImport(Llama)] internal static partial IntPtr llama_model_chat_template(SafeLlamaModelHandle model, byte* name);
 
@@ -59,7 +53,6 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Llama)] internal static partial int llama_vocab_n_tokens(IntPtr vocab);
     [LibraryImport(Llama)] internal static partial int llama_vocab_bos(IntPtr vocab);
     [LibraryImport(Llama)] internal static partial int llama_vocab_eos(IntPtr vocab);
-    [LibraryImport(Llama)] internal static partial int llama_vocab_eot(IntPtr vocab);
     [LibraryImport(Llama)] internal static partial int llama_vocab_fim_pre(IntPtr vocab);
     [LibraryImport(Llama)] internal static partial int llama_vocab_fim_suf(IntPtr vocab);
     [LibraryImport(Llama)] internal static partial int llama_vocab_fim_mid(IntPtr vocab);
@@ -90,7 +83,6 @@ internal static unsafe partial class NativeMethods
     internal static partial bool llama_memory_seq_rm(IntPtr mem, int seqId, int p0, int p1);
 
     [LibraryImport(Llama)] internal static partial void llama_memory_seq_cp(IntPtr mem, int src, int dst, int p0, int p1);
-    [LibraryImport(Llama)] internal static partial int llama_memory_seq_pos_min(IntPtr mem, int seqId);
     [LibraryImport(Llama)] internal static partial int llama_memory_seq_pos_max(IntPtr mem, int seqId);
 
     [LibraryImport(Llama)] internal static partial LlamaBatch llama_batch_init(int nTokens, int embd, int nSeqMax);
@@ -99,11 +91,9 @@ internal static unsafe partial class NativeMethods
 
     /// <summary>ggml calls <paramref name="callback"/> between graph nodes; true aborts the decode (it returns 2).</summary>
     [LibraryImport(Llama)] internal static partial void llama_set_abort_callback(SafeLlamaContextHandle ctx, delegate* unmanaged[Cdecl]<IntPtr, byte> callback, IntPtr data);
-    [LibraryImport(Llama)] internal static partial void llama_synchronize(SafeLlamaContextHandle ctx);
     [LibraryImport(Llama)] internal static partial void llama_attach_threadpool(SafeLlamaContextHandle ctx, IntPtr threadpool, IntPtr threadpoolBatch);
     [LibraryImport(Llama)] internal static partial float* llama_get_logits_ith(SafeLlamaContextHandle ctx, int i);
     [LibraryImport(Llama)] internal static partial float* llama_get_embeddings_seq(SafeLlamaContextHandle ctx, int seqId);
-    [LibraryImport(Llama)] internal static partial float* llama_get_embeddings_ith(SafeLlamaContextHandle ctx, int i);
 
     [LibraryImport(Llama)] internal static partial IntPtr llama_sampler_chain_init(LlamaSamplerChainParams parameters);
     [LibraryImport(Llama)] internal static partial void llama_sampler_chain_add(SafeLlamaSamplerHandle chain, IntPtr sampler);

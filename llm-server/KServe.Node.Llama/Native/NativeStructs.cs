@@ -167,9 +167,3 @@ internal enum BackendDeviceType
     IntegratedGpu = 2,
     Accelerator = 3,
 }
-
-/// <summary>A token id of the model's vocabulary.</summary>
-internal readonly record struct LlamaToken(int Value);
-
-/// <summary>A llama.cpp sequence id (one KV stream).</summary>
-internal readonly record struct SequenceId(int Value);
