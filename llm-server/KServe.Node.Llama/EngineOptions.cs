@@ -74,6 +74,9 @@ public sealed record EngineOptions
     [Description("threads for prompt batches; 0 = same as --threads")]
     public int BatchThreads { get; set; }
 
+    [Description("how long ggml's CPU workers poll for the next computation before sleeping, 0-100 (llama-server's --poll); lower leaves more of a shared CPU to the HTTP side between decodes")]
+    public int Poll { get; set; } = 50;
+
     [Description("logical batch size (most tokens per llama_decode)")]
     public int BatchSize { get; set; } = 2048;
 
@@ -110,6 +113,7 @@ public sealed record EngineOptions
         Check(GpuLayers >= -1, nameof(GpuLayers), "must be -1 (all), 0 or a layer count");
         Check(Threads >= 1, nameof(Threads), "must be >= 1");
         Check(BatchThreads >= 0, nameof(BatchThreads), "must be >= 0");
+        Check(Poll is >= 0 and <= 100, nameof(Poll), "must be 0..100");
         Check(BatchSize >= 1, nameof(BatchSize), "must be >= 1");
         Check(MicroBatchSize >= 1 && MicroBatchSize <= BatchSize, nameof(MicroBatchSize), "must be 1..BatchSize");
         Check(StepTokenBudget >= 0 && StepTokenBudget <= BatchSize, nameof(StepTokenBudget), "must be 0..BatchSize");

@@ -20,9 +20,10 @@ internal sealed unsafe class CpuThreadpool : IDisposable
 
     /// <summary>
     /// Creates a pool of <paramref name="threads"/> threads (the thread calling <c>llama_decode</c> is one of them) with
-    /// ggml's default settings (hybrid polling level 50, as llama-server), or null when the CPU backend offers none.
+    /// ggml's hybrid polling level <paramref name="poll"/> (ggml's and llama-server's default is 50), or null when
+    /// the CPU backend offers none.
     /// </summary>
-    public static CpuThreadpool? TryCreate(int threads, bool paused)
+    public static CpuThreadpool? TryCreate(int threads, int poll, bool paused)
     {
         var dev = NativeMethods.ggml_backend_dev_by_type((int)BackendDeviceType.Cpu);
         if (dev == IntPtr.Zero)
@@ -40,6 +41,7 @@ internal sealed unsafe class CpuThreadpool : IDisposable
 
         NativeMethods.ggml_threadpool_params_init(out var p, threads);
         p.Paused = paused ? (byte)1 : (byte)0;
+        p.Poll = (uint)poll;
         var pool = create(&p);
         return pool == IntPtr.Zero ? null : new CpuThreadpool(pool, free);
     }
