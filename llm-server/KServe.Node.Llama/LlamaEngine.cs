@@ -82,10 +82,10 @@ public sealed unsafe partial class LlamaEngine : IAsyncDisposable
         var batchThreads = options.BatchThreads > 0 ? options.BatchThreads : options.Threads;
         if (batchThreads != options.Threads)
         {
-            _threadpoolBatch = CpuThreadpool.TryCreate(batchThreads, paused: false);
+            _threadpoolBatch = CpuThreadpool.TryCreate(batchThreads, options.Poll, paused: false);
         }
 
-        _threadpool = CpuThreadpool.TryCreate(options.Threads, paused: _threadpoolBatch != null);
+        _threadpool = CpuThreadpool.TryCreate(options.Threads, options.Poll, paused: _threadpoolBatch != null);
         if (_threadpool != null)
         {
             NativeMethods.llama_attach_threadpool(ctx, _threadpool.Handle, _threadpoolBatch?.Handle ?? IntPtr.Zero);
@@ -247,6 +247,22 @@ public sealed unsafe partial class LlamaEngine : IAsyncDisposable
         return n > 0 ? Encoding.UTF8.GetString(buf, 0, n) : "";
     }
 
+    /// <summary>
+    /// True when the wait queue is full: a caller can refuse a request (429) before it spends work on it. Generation
+    /// and embeddings requests count alike.
+    /// </summary>
+    public bool QueueFull => Volatile.Read(ref _queued) >= _options.MaxQueuedRequests + _options.MaxParallelSequences;
+
+    /// <summary>Counts <paramref name="requests"/> into the engine's queue, or throws when it is full.</summary>
+    private void ReserveQueue(int requests)
+    {
+        if (Interlocked.Add(ref _queued, requests) > _options.MaxQueuedRequests + _options.MaxParallelSequences)
+        {
+            Interlocked.Add(ref _queued, -requests);
+            throw new EngineOverloadedException($"the engine's wait queue is full ({_options.MaxQueuedRequests} waiting); retry later");
+        }
+    }
+
     /// <summary>Queues a request. Events arrive on the handle until every choice has finished.</summary>
     /// <exception cref="ArgumentException">Invalid request (the message names the field), including an invalid grammar.</exception>
     /// <exception cref="ContextLengthExceededException">Prompt plus MaxTokens cannot fit the context.</exception>
@@ -278,15 +294,18 @@ public sealed unsafe partial class LlamaEngine : IAsyncDisposable
             throw;
         }
 
-        if (Interlocked.Add(ref _queued, states.Count) > _options.MaxQueuedRequests + _options.MaxParallelSequences)
+        try
         {
-            Interlocked.Add(ref _queued, -states.Count);
+            ReserveQueue(states.Count);
+        }
+        catch (EngineOverloadedException)
+        {
             foreach (var s in states)
             {
                 DisposeSamplers(s);
             }
 
-            throw new EngineOverloadedException($"the engine's wait queue is full ({_options.MaxQueuedRequests} waiting); retry later");
+            throw;
         }
 
         lock (_inboxLock)
@@ -335,6 +354,7 @@ public sealed unsafe partial class LlamaEngine : IAsyncDisposable
             return Task.FromResult(Array.Empty<float[]>());
         }
 
+        ReserveQueue(1);
         var job = new EmbeddingJob(inputs, ct);
         lock (_inboxLock)
         {
@@ -342,9 +362,9 @@ public sealed unsafe partial class LlamaEngine : IAsyncDisposable
         }
 
         Wake();
-        if (_stop.IsCancellationRequested)
+        if (_stop.IsCancellationRequested && job.Done.TrySetException(new ObjectDisposedException(nameof(LlamaEngine))))
         {
-            job.Done.TrySetException(new ObjectDisposedException(nameof(LlamaEngine)));
+            Interlocked.Decrement(ref _queued);
         }
 
         return job.Done.Task;

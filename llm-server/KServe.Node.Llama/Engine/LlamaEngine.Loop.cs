@@ -1044,9 +1044,9 @@ public sealed unsafe partial class LlamaEngine
         }
 
         _waiting.Clear();
-        while (_embeddingJobs.TryDequeue(out var job))
+        while (_embeddingJobs.TryPeek(out var job))
         {
-            job.Done.TrySetException(new ObjectDisposedException(nameof(LlamaEngine)));
+            EndEmbedding(job.Done.TrySetException(new ObjectDisposedException(nameof(LlamaEngine))));
         }
 
         if (_embedBatch.Token != null)
@@ -1120,8 +1120,7 @@ public sealed unsafe partial class LlamaEngine
         {
             if (job.Ct.IsCancellationRequested)
             {
-                _embeddingJobs.Dequeue();
-                job.Done.TrySetCanceled(job.Ct);
+                EndEmbedding(job.Done.TrySetCanceled(job.Ct));
                 continue;
             }
 
@@ -1140,20 +1139,28 @@ public sealed unsafe partial class LlamaEngine
                 EmbedBatch(job.Inputs, first, job.Next, job.Result);
                 if (job.Next == job.Inputs.Count)
                 {
-                    _embeddingJobs.Dequeue();
-                    job.Done.TrySetResult(job.Result);
+                    EndEmbedding(job.Done.TrySetResult(job.Result));
                 }
 
                 return tokens;
             }
             catch (Exception e)
             {
-                _embeddingJobs.Dequeue();
-                job.Done.TrySetException(e);
+                EndEmbedding(job.Done.TrySetException(e));
             }
         }
 
         return 0;
+    }
+
+    /// <summary>Takes the oldest embeddings request off the queue; <paramref name="ended"/> is whether this ended its task (not a shutdown before).</summary>
+    private void EndEmbedding(bool ended)
+    {
+        _embeddingJobs.Dequeue();
+        if (ended)
+        {
+            Interlocked.Decrement(ref _queued);
+        }
     }
 
     private void EmbedBatch(IReadOnlyList<int[]> inputs, int first, int end, float[][] result)

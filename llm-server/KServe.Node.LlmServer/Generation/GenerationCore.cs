@@ -67,23 +67,28 @@ internal sealed class GenerationCore(ModelService service, IOptions<LlmServerOpt
     public async Task RunAsync(HttpContext ctx, IGenerationDialect dialect)
     {
         var start = Stopwatch.GetTimestamp();
-        var body = await HttpHelpers.ReadBodyAsync(ctx, _options.MaxRequestBytes).ConfigureAwait(false);
-        ParsedRequest request;
-        using (var doc = GenerationRequestParser.ParseBody(body))
-        {
-            request = dialect.Parse(doc.RootElement);
-        }
-        CheckModel(request.Model);
-        if (request.UnknownFields.Count > 0)
-        {
-            Log.UnknownFields(logger, string.Join(", ", request.UnknownFields));
-        }
-        var engine = service.Engine;
-        using var lease = service.Enter();
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted, service.ShutdownToken);
-        var prompts = dialect.BuildPrompts(service, engine, request);
-        var prepared = Prepare(request, engine, prompts, dialect.ToolFormat(service, request), dialect.SplitsReasoning(service, request, prompts[0].Text),
-            dialect.PromptParam, cts.Token);
+        ParsedRequest request;
+        Prepared prepared;
+        // Reading, parsing, rendering and tokenizing happen in a bounded number of requests at once, and not at all
+        // when the engine's queue is already full.
+        using (await service.EnterPreparationAsync(ctx.RequestAborted).ConfigureAwait(false))
+        {
+            var body = await HttpHelpers.ReadBodyAsync(ctx, _options.MaxRequestBytes).ConfigureAwait(false);
+            using (var doc = GenerationRequestParser.ParseBody(body))
+            {
+                request = dialect.Parse(doc.RootElement);
+            }
+            CheckModel(request.Model);
+            if (request.UnknownFields.Count > 0)
+            {
+                Log.UnknownFields(logger, string.Join(", ", request.UnknownFields));
+            }
+            var prompts = dialect.BuildPrompts(service, service.Engine, request);
+            prepared = Prepare(request, service.Engine, prompts, dialect.ToolFormat(service, request),
+                dialect.SplitsReasoning(service, request, prompts[0].Text), dialect.PromptParam, cts.Token);
+        }
+        using var lease = service.Enter();
         var id = dialect.IdPrefix + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
         var answer = dialect.CreateAnswer(new AnswerContext(prepared, id, time.GetUtcNow().ToUnixTimeSeconds(), service.ServedName));
         await answer.BeforeGenerationAsync(cts.Token).ConfigureAwait(false);

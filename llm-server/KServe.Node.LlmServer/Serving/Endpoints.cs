@@ -1,5 +1,6 @@
 using System.Text.Json;
 using KServe.Node.Hosting;
+using KServe.Node.Llama;
 using KServe.Node.LlmServer.Api;
 using KServe.Node.LlmServer.Generation;
 using KServe.Node.LlmServer.Hosting;
@@ -70,7 +71,7 @@ internal static class Endpoints
         return GenerationRequestParser.ParseBody(await HttpHelpers.ReadBodyAsync(ctx, limit).ConfigureAwait(false));
     }
 
-    private static async Task EmbeddingsAsync(HttpContext ctx, ModelService s, GenerationCore gen)
+    private static async Task<EmbeddingsRequest> ReadEmbeddingsAsync(HttpContext ctx, ModelService s, GenerationCore gen)
     {
         using var doc = await ReadJsonAsync(ctx).ConfigureAwait(false);
         var root = doc.RootElement;
@@ -133,12 +134,30 @@ internal static class Endpoints
             }
             CheckTokens(engine.Model.VocabSize, t, "input");
         }
+        return new EmbeddingsRequest(engine, inputs, base64, dimensions);
+    }
+
+    /// <summary>An embeddings request read and tokenized: what the engine embeds and how the answer is written.</summary>
+    private sealed record EmbeddingsRequest(LlamaEngine Engine, List<int[]> Inputs, bool Base64, int? Dimensions);
+
+    private static async Task EmbeddingsAsync(HttpContext ctx, ModelService s, GenerationCore gen)
+    {
+        EmbeddingsRequest request;
+        using (await s.EnterPreparationAsync(ctx.RequestAborted).ConfigureAwait(false))
+        {
+            request = await ReadEmbeddingsAsync(ctx, s, gen).ConfigureAwait(false);
+        }
+        var (engine, inputs, base64, dimensions) = request;
         float[][] vectors;
         using (s.Enter())
         {
             try
             {
                 vectors = await engine.EmbedAsync(inputs, ctx.RequestAborted).ConfigureAwait(false);
+            }
+            catch (EngineOverloadedException)
+            {
+                throw ApiException.QueueFull(1);
             }
             catch (NotSupportedException e)
             {

@@ -23,10 +23,17 @@ internal static class HttpHelpers
         return WriteJsonAsync(ctx, e.Status, e.ToBody(), ApiJsonContext.Wire.ErrorBody);
     }
 
-    /// <summary>Reads the whole body, bounded by Kestrel's request size limit (413 beyond it).</summary>
-    public static async Task<byte[]> ReadBodyAsync(HttpContext ctx, long limit)
+    /// <summary>
+    /// Reads the whole body, bounded by <paramref name="limit"/> (413 beyond it, at once when Content-Length says
+    /// so), into one buffer sized from Content-Length, without a second copy.
+    /// </summary>
+    public static async Task<ReadOnlyMemory<byte>> ReadBodyAsync(HttpContext ctx, long limit)
     {
-        using var ms = new MemoryStream();
+        if (ctx.Request.ContentLength is { } length && length > limit)
+        {
+            throw ApiException.TooLarge(limit);
+        }
+        var ms = new MemoryStream((int)Math.Min(ctx.Request.ContentLength ?? 0, limit));
         var buffer = new byte[16 * 1024];
         int read;
         while ((read = await ctx.Request.Body.ReadAsync(buffer, ctx.RequestAborted).ConfigureAwait(false)) > 0)
@@ -37,6 +44,6 @@ internal static class HttpHelpers
             }
             ms.Write(buffer, 0, read);
         }
-        return ms.ToArray();
+        return new ReadOnlyMemory<byte>(ms.GetBuffer(), 0, (int)ms.Length);
     }
 }

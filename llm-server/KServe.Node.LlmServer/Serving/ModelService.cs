@@ -37,6 +37,9 @@ internal sealed class ModelService : BackgroundService
     private readonly TaskCompletionSource _idle = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _loaded = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _inFlight;
+
+    /// <summary>Requests read, parsed and tokenized at once: bounds the bodies held in memory and the CPU spent before the queue.</summary>
+    private readonly SemaphoreSlim _preparing = new(Math.Max(8, 4 * Environment.ProcessorCount));
     private int _disposed;
     private volatile ModelState _state = ModelState.Loading;
     private LlamaEngine? _engine;
@@ -103,6 +106,20 @@ internal sealed class ModelService : BackgroundService
     {
         Interlocked.Increment(ref _inFlight);
         return new InFlightLease(this);
+    }
+
+    /// <summary>
+    /// A slot for reading, parsing and tokenizing a request, refused at once (429) when the engine's queue is full,
+    /// so that a flood costs no body buffering or tokenizing; otherwise waits for one of a bounded number of slots.
+    /// </summary>
+    public async Task<PreparationSlot> EnterPreparationAsync(CancellationToken ct)
+    {
+        if (IsReady && Engine.QueueFull)
+        {
+            throw Api.ApiException.QueueFull(1);
+        }
+        await _preparing.WaitAsync(ct).ConfigureAwait(false);
+        return new PreparationSlot(_preparing);
     }
 
     internal void Leave()
@@ -211,6 +228,11 @@ internal sealed class ModelService : BackgroundService
 internal readonly struct InFlightLease(ModelService owner) : IDisposable
 {
     public void Dispose() => owner.Leave();
+}
+
+internal readonly struct PreparationSlot(SemaphoreSlim slots) : IDisposable
+{
+    public void Dispose() => slots.Release();
 }
 
 /// <summary>

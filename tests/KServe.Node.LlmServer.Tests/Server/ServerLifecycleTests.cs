@@ -131,6 +131,37 @@ public sealed class ServerLifecycleTests
     }
 
     [Fact]
+    public async Task Embeddings_count_against_the_queue_and_a_full_queue_refuses_every_route_with_429()
+    {
+        await using var s = await RunningServer.StartAsync(["--parallel", "1", "--max-queue", "0", "--ctx-size", "32768"]);
+        using var hold = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        var holder = s.Http.PostAsync("v1/completions", Raw.Json("""{"model":"tiny","prompt":"hold","max_tokens":32000,"ignore_eos":true}"""), hold.Token);
+        await Raw.EventuallyAsync(() => Task.FromResult(s.Model.Engine.Stats.Running == 1), TimeSpan.FromSeconds(10), "the long request to run");
+        Assert.True(s.Model.Engine.QueueFull);
+        foreach (var (route, body) in new[]
+        {
+            ("v1/embeddings", """{"model":"tiny","input":["one","two"]}"""),
+            ("v1/chat/completions", Chat),
+            ("v1/completions", """{"model":"tiny","prompt":"x","max_tokens":1}"""),
+        })
+        {
+            var (status, doc, response) = await Raw.PostAsync(s.Http, route, body);
+            Assert.True(status == 429, $"{route}: {status}");
+            Assert.NotNull(response.Headers.RetryAfter);
+            Raw.AssertError(doc, null, "queue_full", "rate_limit_error");
+        }
+        await hold.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => holder);
+        await Raw.EventuallyAsync(() => Task.FromResult(!s.Model.Engine.QueueFull), TimeSpan.FromSeconds(10), "the queue to drain");
+        var (ok, embeddings, _) = await Raw.PostAsync(s.Http, "v1/embeddings", """{"model":"tiny","input":["one","two"]}""");
+        Assert.Equal(200, ok);
+        Assert.Equal(2, embeddings!.RootElement.GetProperty("data").GetArrayLength());
+        // The embeddings request left the queue when it ended: a generation request fits again.
+        Assert.False(s.Model.Engine.QueueFull);
+        Assert.Equal(200, (await Raw.PostAsync(s.Http, "v1/completions", """{"model":"tiny","prompt":"x","max_tokens":1}""")).Status);
+    }
+
+    [Fact]
     public async Task Apply_template_matches_the_hub_renderer_for_a_real_template()
     {
         var templateFile = Path.Combine(RepoPaths.Templates, "Qwen-Qwen2.5-7B-Instruct.jinja");
