@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Serving benchmark: our llm-server against llama-server built from the same llama.cpp source, on the
 # same generated ~60M-parameter model with the same settings, driven by the same closed-loop streaming
-# load (benchmarks/KServe.Node.LoadBench), the two servers alternating round by round.
+# load (benchmarks/KServe.Node.LoadBench, then the Python closed_loop.py), the two servers alternating round by round.
 # Prints both command lines and one JSON line per round plus one summary line (with ratios) per workload.
 #
 #   benchmarks/serving/run.sh [--parallel 32] [--rounds 3] [--requests-per-round 32] [--max-tokens 64]
@@ -74,3 +74,8 @@ wait_ready "http://127.0.0.1:$port_b/v2/health/ready"
 "$bench_bin" compare --ours "http://127.0.0.1:$port_b/" --anchor "http://127.0.0.1:$port_a/" --model bench \
   --concurrency 1,8,32 --shared-prefix-words 400 --shared-prefix-concurrency 8 \
   --rounds "$rounds" --requests-per-round "$per_round" --max-tokens "$max_tokens"
+
+# 4. The same workloads from a Python client (benchmarks/serving/closed_loop.py), so the figures do not rest on
+#    our own .NET client alone.
+python3 benchmarks/serving/closed_loop.py --ours "http://127.0.0.1:$port_b/" --anchor "http://127.0.0.1:$port_a/" --model bench \
+  --concurrency 1,8,32 --rounds "$rounds" --requests-per-round "$per_round" --max-tokens "$max_tokens"
