@@ -25,7 +25,7 @@ internal static class HttpHelpers
 
     /// <summary>
     /// Reads the whole body, bounded by <paramref name="limit"/> (413 beyond it, at once when Content-Length says
-    /// so), into one buffer sized from Content-Length, without a second copy.
+    /// so), into one buffer (sized from Content-Length up to 1 MiB, grown beyond), without a second copy.
     /// </summary>
     public static async Task<ReadOnlyMemory<byte>> ReadBodyAsync(HttpContext ctx, long limit)
     {
@@ -33,7 +33,8 @@ internal static class HttpHelpers
         {
             throw ApiException.TooLarge(limit);
         }
-        var ms = new MemoryStream((int)Math.Min(ctx.Request.ContentLength ?? 0, limit));
+        // Sized from Content-Length, but a claim alone never reserves more than 1 MiB before the bytes arrive.
+        var ms = new MemoryStream((int)Math.Min(ctx.Request.ContentLength ?? 0, Math.Min(limit, 1 << 20)));
         var buffer = new byte[16 * 1024];
         int read;
         while ((read = await ctx.Request.Body.ReadAsync(buffer, ctx.RequestAborted).ConfigureAwait(false)) > 0)
