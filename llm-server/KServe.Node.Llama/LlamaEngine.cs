@@ -315,7 +315,7 @@ public sealed unsafe partial class LlamaEngine : IAsyncDisposable
 
         foreach (var s in states)
         {
-            s.Registration = s.Request.CancellationToken.UnsafeRegister(static o => ((LlamaEngine)o!).Wake(), this);
+            s.Request.CancellationToken.UnsafeRegister(static o => ((LlamaEngine)o!).Wake(), this);
         }
 
         Wake();

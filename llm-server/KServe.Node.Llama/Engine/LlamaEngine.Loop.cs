@@ -779,7 +779,6 @@ public sealed unsafe partial class LlamaEngine
         if (++r.Finished == r.Choices.Length)
         {
             r.Channel.Writer.TryComplete();
-            r.Registration.Dispose();
             _running.Remove(r);
             _waiting.Remove(r);
             _kvPressure = false;
