@@ -70,11 +70,12 @@ internal sealed class GenerationCore(ModelService service, IOptions<LlmServerOpt
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted, service.ShutdownToken);
         ParsedRequest request;
         Prepared prepared;
-        // Reading, parsing, rendering and tokenizing happen in a bounded number of requests at once, and not at all
-        // when the engine's queue is already full.
+        // Reading, parsing, rendering and tokenizing happen in a bounded number of requests at once, and no parsing
+        // or tokenizing when the engine's queue is already full.
         using (await service.EnterPreparationAsync(ctx.RequestAborted).ConfigureAwait(false))
         {
             var body = await HttpHelpers.ReadBodyAsync(ctx, _options.MaxRequestBytes).ConfigureAwait(false);
+            service.CheckQueue();
             using (var doc = GenerationRequestParser.ParseBody(body))
             {
                 request = dialect.Parse(doc.RootElement);

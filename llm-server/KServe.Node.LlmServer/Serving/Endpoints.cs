@@ -73,7 +73,10 @@ internal static class Endpoints
 
     private static async Task<EmbeddingsRequest> ReadEmbeddingsAsync(HttpContext ctx, ModelService s, GenerationCore gen)
     {
-        using var doc = await ReadJsonAsync(ctx).ConfigureAwait(false);
+        var limit = ctx.RequestServices.GetRequiredService<IOptions<LlmServerOptions>>().Value.MaxRequestBytes;
+        var body = await HttpHelpers.ReadBodyAsync(ctx, limit).ConfigureAwait(false);
+        s.CheckQueue();
+        using var doc = GenerationRequestParser.ParseBody(body);
         var root = doc.RootElement;
         var model = root.TryGetProperty("model", out var m) ? m.ValueKind == JsonValueKind.String ? m.GetString()! : throw ApiException.WrongType("model", "a string") : "";
         if (!root.TryGetProperty("input", out var input) || input.ValueKind == JsonValueKind.Null)

@@ -24,15 +24,12 @@ internal static class HttpHelpers
     }
 
     /// <summary>
-    /// Reads the whole body, bounded by <paramref name="limit"/> (413 beyond it, at once when Content-Length says
-    /// so), into one buffer (sized from Content-Length up to 1 MiB, grown beyond), without a second copy.
+    /// Reads the whole body, bounded by <paramref name="limit"/> (413 beyond it), into one buffer (sized from
+    /// Content-Length up to 1 MiB, grown beyond), without a second copy. The body is read before any refusal:
+    /// a response sent while the client is still sending can reach it as a reset connection instead.
     /// </summary>
     public static async Task<ReadOnlyMemory<byte>> ReadBodyAsync(HttpContext ctx, long limit)
     {
-        if (ctx.Request.ContentLength is { } length && length > limit)
-        {
-            throw ApiException.TooLarge(limit);
-        }
         // Sized from Content-Length, but a claim alone never reserves more than 1 MiB before the bytes arrive.
         var ms = new MemoryStream((int)Math.Min(ctx.Request.ContentLength ?? 0, Math.Min(limit, 1 << 20)));
         var buffer = new byte[16 * 1024];

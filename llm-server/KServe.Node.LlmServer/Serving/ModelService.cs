@@ -108,18 +108,20 @@ internal sealed class ModelService : BackgroundService
         return new InFlightLease(this);
     }
 
-    /// <summary>
-    /// A slot for reading, parsing and tokenizing a request, refused at once (429) when the engine's queue is full,
-    /// so that a flood costs no body buffering or tokenizing; otherwise waits for one of a bounded number of slots.
-    /// </summary>
+    /// <summary>One of a bounded number of slots for reading, parsing and tokenizing a request.</summary>
     public async Task<PreparationSlot> EnterPreparationAsync(CancellationToken ct)
+    {
+        await _preparing.WaitAsync(ct).ConfigureAwait(false);
+        return new PreparationSlot(_preparing);
+    }
+
+    /// <summary>Refuses a request (429) when the engine's queue is already full, before any parsing or tokenizing.</summary>
+    public void CheckQueue()
     {
         if (IsReady && Engine.QueueFull)
         {
             throw Api.ApiException.QueueFull(1);
         }
-        await _preparing.WaitAsync(ct).ConfigureAwait(false);
-        return new PreparationSlot(_preparing);
     }
 
     internal void Leave()
