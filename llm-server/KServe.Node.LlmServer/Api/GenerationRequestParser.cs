@@ -408,6 +408,15 @@ internal static class GenerationRequestParser
             : throw ApiException.WrongType("prompt", Expected + " (not mixed)"))];
     }
 
+    /// <summary>Refuses (400 naming <paramref name="param"/>) a token id outside the model's vocabulary.</summary>
+    public static void CheckVocabulary(int vocabSize, IEnumerable<int> tokens, string param)
+    {
+        foreach (var t in tokens.Where(t => t < 0 || t >= vocabSize))
+        {
+            throw ApiException.Invalid(param, $"Token id {t} in '{param}' is outside the vocabulary (size {vocabSize}).");
+        }
+    }
+
     private static int[] ReadTokenIds(JsonElement array, string param)
     {
         if (array.ValueKind != JsonValueKind.Array || array.GetArrayLength() == 0)

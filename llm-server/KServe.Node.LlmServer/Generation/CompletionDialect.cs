@@ -29,10 +29,7 @@ internal sealed class CompletionDialect : IGenerationDialect
     private static (string Text, int[] Tokens) Build(LlamaEngine engine, PromptInput prompt, string? suffix)
     {
         var info = engine.Model;
-        foreach (var t in (prompt.Tokens ?? []).Where(t => t >= info.VocabSize))
-        {
-            throw ApiException.Invalid("prompt", $"Token id {t} in 'prompt' is outside the vocabulary (size {info.VocabSize}).");
-        }
+        GenerationRequestParser.CheckVocabulary(info.VocabSize, prompt.Tokens ?? [], "prompt");
         // A token prompt's text (what echo shows) leaves special tokens out, as its echoed logprobs do.
         var text = prompt.Text ?? engine.Detokenize(prompt.Tokens!, special: false);
         if (suffix is null)

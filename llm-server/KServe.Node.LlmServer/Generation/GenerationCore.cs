@@ -185,8 +185,8 @@ internal sealed class GenerationCore(ModelService service, IOptions<LlmServerOpt
             }
             maxTokens = Math.Min(room, _options.DefaultMaxTokens);
         }
-        CheckVocabulary(info.VocabSize, request.StopTokenIds, "stop_token_ids");
-        CheckVocabulary(info.VocabSize, request.LogitBias.Keys, "logit_bias");
+        GenerationRequestParser.CheckVocabulary(info.VocabSize, request.StopTokenIds, "stop_token_ids");
+        GenerationRequestParser.CheckVocabulary(info.VocabSize, request.LogitBias.Keys, "logit_bias");
         string? grammar;
         try
         {
@@ -240,14 +240,6 @@ internal sealed class GenerationCore(ModelService service, IOptions<LlmServerOpt
             topLogprobs, grammar, request.IgnoreEos, RenderSpecialTokens: toolFormat is not null, CancellationToken: ct,
             MinTokens: Math.Min(request.MinTokens, maxTokens), StopTokenIds: request.StopTokenIds))).ToArray();
         return new Prepared(request, engine, generations, toolFormat, splitReasoning);
-    }
-
-    private static void CheckVocabulary(int vocabSize, IEnumerable<int> tokens, string param)
-    {
-        foreach (var token in tokens.Where(t => t >= vocabSize))
-        {
-            throw ApiException.Invalid(param, $"Token id {token} in '{param}' is outside the vocabulary (size {vocabSize}).");
-        }
     }
 
     /// <summary>One request in flight: what it was, how it answers, and its choices so far.</summary>

@@ -73,8 +73,7 @@ internal static class Endpoints
 
     private static async Task<EmbeddingsRequest> ReadEmbeddingsAsync(HttpContext ctx, ModelService s, GenerationCore gen)
     {
-        var limit = ctx.RequestServices.GetRequiredService<IOptions<LlmServerOptions>>().Value.MaxRequestBytes;
-        var body = await HttpHelpers.ReadBodyAsync(ctx, limit).ConfigureAwait(false);
+        var body = await HttpHelpers.ReadBodyAsync(ctx, gen.Options.MaxRequestBytes).ConfigureAwait(false);
         s.CheckQueue();
         using var doc = GenerationRequestParser.ParseBody(body);
         var root = doc.RootElement;
@@ -135,7 +134,7 @@ internal static class Endpoints
             {
                 throw ApiException.Invalid("input", "'input' must not be empty.");
             }
-            CheckTokens(engine.Model.VocabSize, t, "input");
+            GenerationRequestParser.CheckVocabulary(engine.Model.VocabSize, t, "input");
         }
         return new EmbeddingsRequest(engine, inputs, base64, dimensions);
     }
@@ -249,17 +248,6 @@ internal static class Endpoints
         return tokens;
     }
 
-    private static void CheckTokens(int vocabSize, int[] tokens, string param)
-    {
-        foreach (var t in tokens)
-        {
-            if (t < 0 || t >= vocabSize)
-            {
-                throw ApiException.Invalid(param, $"Token id {t} is outside the vocabulary (size {vocabSize}).");
-            }
-        }
-    }
-
     private static async Task TokenizeAsync(HttpContext ctx, ModelService s)
     {
         using var doc = await ReadJsonAsync(ctx).ConfigureAwait(false);
@@ -287,7 +275,7 @@ internal static class Endpoints
         }
         var tokens = ReadTokens(t, "tokens");
         var engine = s.Engine;
-        CheckTokens(engine.Model.VocabSize, tokens, "tokens");
+        GenerationRequestParser.CheckVocabulary(engine.Model.VocabSize, tokens, "tokens");
         await HttpHelpers.WriteJsonAsync(ctx, 200, new DetokenizeResponse(engine.Detokenize(tokens)), ApiJsonContext.Wire.DetokenizeResponse).ConfigureAwait(false);
     }
 
