@@ -1,5 +1,3 @@
-using System.Runtime.InteropServices;
-using System.Text;
 using System.Threading.Channels;
 using KServe.Node.Gguf;
 using KServe.Node.Llama.Engine;
@@ -9,72 +7,28 @@ using Microsoft.Extensions.Logging;
 namespace KServe.Node.Llama;
 
 /// <summary>
-/// The serving engine: one inference thread owns the llama.cpp context and every sequence. Each step it takes new
-/// requests, drops cancelled ones, admits waiting ones (sequence slots, KV cells, prefix reuse), builds one batch
-/// (a token for every generating sequence, then prompt chunks under the step budget), calls llama_decode once,
-/// samples natively per sequence and publishes tokens. Other threads only enqueue work and read channels.
+/// The serving engine, a facade: it loads the model, validates and prepares requests on the caller's thread (the
+/// vocabulary checks, the sampler chains) and hands them to the <see cref="InferenceLoop"/>, the one thread that owns
+/// the llama.cpp context and every sequence. Tokenizing is thread-safe and runs here.
 /// </summary>
-public sealed unsafe partial class LlamaEngine : IAsyncDisposable
+public sealed class LlamaEngine : IAsyncDisposable
 {
     private readonly EngineOptions _options;
-    private readonly ILogger _logger;
     private readonly SafeLlamaModelHandle _model;
     private readonly SafeLlamaContextHandle _ctx;
-    private readonly IntPtr _vocab;
-    private readonly IntPtr _memory;
-    private readonly int _nVocab;
-    private readonly int _nCtx;
-    private readonly int _budget;
-    private readonly Thread _thread;
-    private readonly Lock _inboxLock = new();
-    private readonly List<RequestState> _inbox = [];
-    private readonly Queue<Action> _jobs = new();
-
-    /// <summary>Embeddings requests in arrival order (inference thread only).</summary>
-    private readonly Queue<EmbeddingJob> _embeddingJobs = new();
-    private readonly SemaphoreSlim _wake = new(0);
-    private readonly CancellationTokenSource _stop = new();
-    private readonly LinkedList<RequestState> _waiting = new();
-    private readonly List<RequestState> _running = [];
-    private readonly Stack<int> _freeSeqIds = new();
-    private readonly PrefixCache _prefixCache;
-    private readonly KvLedger _ledger = new();
-
-    /// <summary>Whether a sequence's KV may be reused in part (a prefix); not for recurrent or hybrid models, whose state is not per position.</summary>
-    private readonly bool _partialReuse;
-
-    /// <summary>Set by a preemption, cleared when a request finishes: no admissions meanwhile.</summary>
-    private bool _kvPressure;
-    private readonly byte[] _pieceBuffer = new byte[256];
-    private LlamaBatch _batch;
-    private SafeLlamaContextHandle? _embedCtx;
-    private SafeLlamaContextHandle? _scoreCtx;
-    private LlamaBatch _scoreBatch;
+    private readonly LlamaVocab _vocab;
+    private readonly Sampling _sampling;
+    private readonly EmbeddingRunner _embeddings;
+    private readonly PromptScorer _scorer;
+    private readonly InferenceLoop _loop;
     private readonly CpuThreadpool? _threadpool;
     private readonly CpuThreadpool? _threadpoolBatch;
     private long _nextRequestId;
-    private long _admitCounter;
-    private int _queued;
-    private volatile EngineStats _stats;
-    private long _embeddingDecodes;
-    private int[]? _eogTokens;
-
-    /// <summary>The candidate buffer <see cref="Sample"/> reuses (inference thread only).</summary>
-    private LlamaTokenData[]? _candidates;
-    private long _decodeCalls, _tokensDecoded, _promptTotal, _genTotal, _finished, _preemptions, _decodesAborted;
-    private long _cacheQueries, _cacheHits, _cacheQueryTokens, _cacheHitTokens;
-    private int _maxSeqPerDecode, _maxTokensPerDecode;
-
-    /// <summary>This engine as the abort callback's data.</summary>
-    private GCHandle _self;
-
-    /// <summary>The requests of the decode in flight (null between decodes), read by <see cref="AbortDecode"/>.</summary>
-    private volatile RequestState[]? _decoding;
+    private int _disposed;
 
     private LlamaEngine(EngineOptions options, ILogger logger, SafeLlamaModelHandle model, SafeLlamaContextHandle ctx, LlamaModelInfo info)
     {
         _options = options;
-        _logger = logger;
         _model = model;
         _ctx = ctx;
         Model = info;
@@ -86,39 +40,24 @@ public sealed unsafe partial class LlamaEngine : IAsyncDisposable
         }
 
         _threadpool = CpuThreadpool.TryCreate(options.Threads, options.Poll, paused: _threadpoolBatch != null);
-        if (_threadpool != null)
-        {
-            NativeMethods.llama_attach_threadpool(ctx, _threadpool.Handle, _threadpoolBatch?.Handle ?? IntPtr.Zero);
-        }
-
-        _vocab = NativeMethods.llama_model_get_vocab(model);
-        _memory = NativeMethods.llama_get_memory(ctx);
-        _nVocab = NativeMethods.llama_vocab_n_tokens(_vocab);
-        _nCtx = (int)NativeMethods.llama_n_ctx(ctx);
-        _budget = options.StepTokenBudget > 0 ? options.StepTokenBudget : options.BatchSize;
-        var nSeq = (int)NativeMethods.llama_n_seq_max(ctx);
-        for (var i = nSeq - 1; i >= 0; i--)
-        {
-            _freeSeqIds.Push(i);
-        }
-
-        _prefixCache = new PrefixCache(Math.Max(0, nSeq - options.MaxParallelSequences));
-        _partialReuse = !NativeMethods.llama_model_is_recurrent(model) && !NativeMethods.llama_model_is_hybrid(model);
-        _batch = NativeMethods.llama_batch_init(options.BatchSize, 0, 1);
-        _stats = new EngineStats { KvCellsTotal = _nCtx };
-        _self = GCHandle.Alloc(this, GCHandleType.Weak);
-        NativeMethods.llama_set_abort_callback(ctx, &AbortDecode, GCHandle.ToIntPtr(_self));
-        _thread = new Thread(Run) { IsBackground = true, Name = "llama-inference" };
+        ctx.Attach(_threadpool, _threadpoolBatch);
+        _vocab = new LlamaVocab(model);
+        _sampling = new Sampling(_vocab);
+        var contexts = new NativeContexts(model, options, _threadpool, _threadpoolBatch);
+        var kv = new KvSpace(ctx, Math.Max(0, ctx.MaxSequences - options.MaxParallelSequences), model.HasPerPositionState);
+        _embeddings = new EmbeddingRunner(contexts, info.EmbeddingSize, info.Facts.PoolingType is { } p and > 0 ? p : (int)PoolingType.Mean, () => _loop!.LeaveQueue());
+        _scorer = new PromptScorer(contexts, _sampling, ctx.ContextSize, _vocab.Count);
+        _loop = new InferenceLoop(options, logger, ctx, _vocab, _sampling, kv, _embeddings, _scorer);
     }
 
     /// <summary>The loaded model and context.</summary>
     public LlamaModelInfo Model { get; }
 
     /// <summary>A snapshot of the counters, refreshed after every step.</summary>
-    public EngineStats Stats => _stats;
+    public EngineStats Stats => _loop.Stats;
 
     /// <summary>llama_decode calls made for embeddings so far (several inputs share one when they fit).</summary>
-    public long EmbeddingDecodes => Interlocked.Read(ref _embeddingDecodes);
+    public long EmbeddingDecodes => _embeddings.Decodes;
 
     /// <summary>Loads the native libraries, the model and a context, and starts the inference thread.</summary>
     /// <exception cref="ArgumentException">Invalid options.</exception>
@@ -170,7 +109,7 @@ public sealed unsafe partial class LlamaEngine : IAsyncDisposable
             var info = Describe(options, model, ctx, facts);
             Log.ModelLoaded(logger, info.Name, facts.ParameterCount, facts.Quantization, options.ModelPath, info.ContextSize, options.MaxParallelSequences, LlamaNative.LoadedDirectory ?? "?");
             var engine = new LlamaEngine(options, logger, model, ctx, info);
-            engine._thread.Start();
+            engine._loop.Start();
             return engine;
         }
         catch
@@ -190,78 +129,20 @@ public sealed unsafe partial class LlamaEngine : IAsyncDisposable
     public int[] Tokenize(string text, bool addSpecial, bool parseSpecial)
     {
         ArgumentNullException.ThrowIfNull(text);
-        var bytes = Encoding.UTF8.GetBytes(text);
-        var capacity = bytes.Length + 8;
-        while (true)
-        {
-            var tokens = new int[capacity];
-            int n;
-            fixed (byte* b = bytes)
-            fixed (int* t = tokens)
-            {
-                n = NativeMethods.llama_tokenize(_vocab, b, bytes.Length, t, capacity, addSpecial, parseSpecial);
-            }
-
-            if (n >= 0)
-            {
-                return tokens[..n];
-            }
-
-            capacity = -n;
-        }
+        return _vocab.Tokenize(text, addSpecial, parseSpecial);
     }
 
     /// <summary>Turns tokens back into text; special tokens are rendered as text unless <paramref name="special"/> is false.</summary>
-    public string Detokenize(ReadOnlySpan<int> tokens, bool special = true)
-    {
-        var capacity = tokens.Length * 8 + 16;
-        while (true)
-        {
-            var buf = new byte[capacity];
-            int n;
-            fixed (int* t = tokens)
-            fixed (byte* b = buf)
-            {
-                n = NativeMethods.llama_detokenize(_vocab, t, tokens.Length, b, capacity, false, special);
-            }
-
-            if (n >= 0)
-            {
-                return Encoding.UTF8.GetString(buf, 0, n);
-            }
-
-            capacity = -n;
-        }
-    }
+    public string Detokenize(ReadOnlySpan<int> tokens, bool special = true) => _vocab.Detokenize(tokens, special);
 
     /// <summary>The text of one token (special tokens rendered when <paramref name="special"/>).</summary>
-    public string TokenText(int token, bool special = true)
-    {
-        var buf = new byte[256];
-        int n;
-        fixed (byte* b = buf)
-        {
-            n = NativeMethods.llama_token_to_piece(_vocab, token, b, buf.Length, 0, special);
-        }
-
-        return n > 0 ? Encoding.UTF8.GetString(buf, 0, n) : "";
-    }
+    public string TokenText(int token, bool special = true) => _vocab.TokenText(token, special);
 
     /// <summary>
     /// True when the wait queue is full: a caller can refuse a request (429) before it spends work on it. Generation
     /// and embeddings requests count alike.
     /// </summary>
-    public bool QueueFull => Volatile.Read(ref _queued) >= _options.MaxQueuedRequests + _options.MaxParallelSequences;
-
-    /// <summary>Counts <paramref name="requests"/> into the engine's queue, or throws when it is full.</summary>
-    private void ReserveQueue(int requests)
-    {
-        if (Interlocked.Add(ref _queued, requests) > _options.MaxQueuedRequests + _options.MaxParallelSequences)
-        {
-            Interlocked.Add(ref _queued, -requests);
-            throw new EngineOverloadedException($"the engine's wait queue is full ({_options.MaxQueuedRequests} waiting); retry later");
-        }
-    }
+    public bool QueueFull => _loop.QueueFull;
 
     /// <summary>Queues a request. Events arrive on the handle until every choice has finished.</summary>
     /// <exception cref="ArgumentException">Invalid request (the message names the field), including an invalid grammar.</exception>
@@ -275,7 +156,7 @@ public sealed unsafe partial class LlamaEngine : IAsyncDisposable
     /// </summary>
     public IReadOnlyList<GenerationHandle> SubmitAll(IReadOnlyList<GenerationRequest> requests)
     {
-        ObjectDisposedException.ThrowIf(_stop.IsCancellationRequested, this);
+        ObjectDisposedException.ThrowIf(_loop.Stopping, this);
         var states = new List<RequestState>(requests.Count);
         try
         {
@@ -283,42 +164,23 @@ public sealed unsafe partial class LlamaEngine : IAsyncDisposable
             {
                 states.Add(Prepare(r));
             }
+
+            _loop.ReserveQueue(states.Count);
         }
         catch
         {
             foreach (var s in states)
             {
-                DisposeSamplers(s);
+                foreach (var c in s.Choices)
+                {
+                    c.Sampler.Dispose();
+                }
             }
 
             throw;
         }
 
-        try
-        {
-            ReserveQueue(states.Count);
-        }
-        catch (EngineOverloadedException)
-        {
-            foreach (var s in states)
-            {
-                DisposeSamplers(s);
-            }
-
-            throw;
-        }
-
-        lock (_inboxLock)
-        {
-            _inbox.AddRange(states);
-        }
-
-        foreach (var s in states)
-        {
-            s.Request.CancellationToken.UnsafeRegister(static o => ((LlamaEngine)o!).Wake(), this);
-        }
-
-        Wake();
+        _loop.Enqueue(states);
         return states.Select(s => s.Handle).ToArray();
     }
 
@@ -354,19 +216,9 @@ public sealed unsafe partial class LlamaEngine : IAsyncDisposable
             return Task.FromResult(Array.Empty<float[]>());
         }
 
-        ReserveQueue(1);
+        _loop.ReserveQueue(1);
         var job = new EmbeddingJob(inputs, ct);
-        lock (_inboxLock)
-        {
-            _jobs.Enqueue(() => _embeddingJobs.Enqueue(job));
-        }
-
-        Wake();
-        if (_stop.IsCancellationRequested && job.Done.TrySetException(new ObjectDisposedException(nameof(LlamaEngine))))
-        {
-            Interlocked.Decrement(ref _queued);
-        }
-
+        _loop.Enqueue(job);
         return job.Done.Task;
     }
 
@@ -379,36 +231,31 @@ public sealed unsafe partial class LlamaEngine : IAsyncDisposable
     public Task<PromptTokenLogprob[]> ScorePromptAsync(int[] tokens, int topK, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(tokens);
-        if (tokens.Length == 0 || tokens.Length > _nCtx)
+        if (tokens.Length == 0 || tokens.Length > Model.ContextSize)
         {
-            throw new ArgumentException($"the prompt has {tokens.Length} tokens; scoring needs 1 to {_nCtx}", nameof(tokens));
+            throw new ArgumentException($"the prompt has {tokens.Length} tokens; scoring needs 1 to {Model.ContextSize}", nameof(tokens));
         }
 
         ArgumentOutOfRangeException.ThrowIfNegative(topK);
-        return InvokeAsync(() => ScorePrompt(tokens, topK, ct));
+        return InvokeAsync(() => _loop.ScorePrompt(tokens, topK, ct));
     }
 
     /// <summary>Runs <paramref name="work"/> on the inference thread between steps.</summary>
     internal Task<T> InvokeAsync<T>(Func<T> work)
     {
         var tcs = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
-        lock (_inboxLock)
+        var posted = _loop.Post(() =>
         {
-            _jobs.Enqueue(() =>
+            try
             {
-                try
-                {
-                    tcs.SetResult(work());
-                }
-                catch (Exception e)
-                {
-                    tcs.SetException(e);
-                }
-            });
-        }
-
-        Wake();
-        if (_stop.IsCancellationRequested)
+                tcs.SetResult(work());
+            }
+            catch (Exception e)
+            {
+                tcs.SetException(e);
+            }
+        });
+        if (!posted)
         {
             tcs.TrySetException(new ObjectDisposedException(nameof(LlamaEngine)));
         }
@@ -417,114 +264,127 @@ public sealed unsafe partial class LlamaEngine : IAsyncDisposable
     }
 
     /// <summary>Highest KV position of a sequence (-1 = empty); runs on the inference thread.</summary>
-    internal Task<int> SequencePosMaxAsync(int seqId) => InvokeAsync(() => NativeMethods.llama_memory_seq_pos_max(_memory, seqId));
+    internal Task<int> SequencePosMaxAsync(int seqId) => InvokeAsync(() => _loop.PosMax(seqId));
 
-    /// <summary>Each sequence the KV ledger knows with its length there and llama.cpp's highest position (-1 = empty), and the ledger's cell count.</summary>
-    internal Task<(IReadOnlyList<(int Seq, int Ledger, int PosMax)> Sequences, int Used, int[] Unknown)> LedgerCheckAsync() => InvokeAsync(() =>
-    {
-        var known = _ledger.Sequences.Select(seq => (seq, _ledger.Length(seq), NativeMethods.llama_memory_seq_pos_max(_memory, seq))).ToList();
-        var nSeq = (int)NativeMethods.llama_n_seq_max(_ctx);
-        var unknown = Enumerable.Range(0, nSeq).Where(seq => !known.Any(k => k.seq == seq) && NativeMethods.llama_memory_seq_pos_max(_memory, seq) >= 0).ToArray();
-        return ((IReadOnlyList<(int, int, int)>)known, _ledger.Used, unknown);
-    });
+    /// <summary>Each sequence the KV ledger knows with its length there and llama.cpp's highest position (-1 = empty), the ledger's cell count, and sequences llama.cpp holds that the ledger does not know.</summary>
+    internal Task<(IReadOnlyList<(int Seq, int Ledger, int PosMax)> Sequences, int Used, int[] Unknown)> LedgerCheckAsync() => InvokeAsync(_loop.CheckLedger);
 
     /// <summary>Sequence ids a request was given at admission (empty until admitted).</summary>
-    internal Task<int[]> SequenceIdsAsync(GenerationHandle handle) =>
-        InvokeAsync(() => _running.Concat(_waiting).FirstOrDefault(r => r.Handle == handle)?.SequenceIds ?? []);
+    internal Task<int[]> SequenceIdsAsync(GenerationHandle handle) => InvokeAsync(() => _loop.SequenceIds(handle));
 
     /// <summary>Stops the inference thread; running requests end with an engine_stopped error.</summary>
     public ValueTask DisposeAsync()
     {
-        if (_stop.IsCancellationRequested)
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
         {
             return ValueTask.CompletedTask;
         }
 
-        _stop.Cancel();
-        Wake();
-        return new ValueTask(Task.Run(ReleaseAfterStop));
+        return new ValueTask(Task.Run(() =>
+        {
+            _loop.Dispose();
+            _embeddings.Dispose();
+            _scorer.Dispose();
+            _ctx.Dispose();
+            _threadpool?.Dispose();
+            _threadpoolBatch?.Dispose();
+            _model.Dispose();
+        }));
     }
 
-    private void ReleaseAfterStop()
+    private RequestState Prepare(GenerationRequest r)
     {
-        _thread.Join();
-        _embedCtx?.Dispose();
-        _scoreCtx?.Dispose();
-        if (_scoreBatch.Token != null)
+        ArgumentNullException.ThrowIfNull(r);
+        ArgumentNullException.ThrowIfNull(r.Sampling, "sampling");
+        if (r.PromptTokens is null || r.PromptTokens.Length == 0)
         {
-            NativeMethods.llama_batch_free(_scoreBatch);
+            throw new InvalidRequestException("the prompt is empty") { Field = "prompt" };
         }
 
-        _ctx.Dispose();
-        _self.Free();
-        _threadpool?.Dispose();
-        _threadpoolBatch?.Dispose();
-        _model.Dispose();
-        NativeMethods.llama_batch_free(_batch);
-        _batch = default;
-        _stop.Dispose();
-        _wake.Dispose();
-    }
+        foreach (var t in r.PromptTokens)
+        {
+            if (!_vocab.Contains(t))
+            {
+                throw new InvalidRequestException($"prompt token {t} is outside the vocabulary (0..{_vocab.Count - 1})") { Field = "prompt" };
+            }
+        }
 
-    private void Wake()
-    {
+        if (r.MaxTokens < 1)
+        {
+            throw new InvalidRequestException("max_tokens must be >= 1") { Field = "max_tokens" };
+        }
+
+        if (r.N < 1 || r.N > _options.MaxParallelSequences)
+        {
+            throw new InvalidRequestException($"n must be 1..{_options.MaxParallelSequences}") { Field = "n" };
+        }
+
+        if (r.TopLogprobs is < -1 or > Sampling.MaxTopLogprobs)
+        {
+            throw new InvalidRequestException($"top_logprobs must be 0..{Sampling.MaxTopLogprobs}") { Field = "top_logprobs" };
+        }
+
+        r.Sampling.Validate();
+        if (r.Sampling.LogitBias is { } bias && bias.Keys.Any(k => !_vocab.Contains(k)))
+        {
+            throw new InvalidRequestException($"logit_bias names a token outside the vocabulary (0..{_vocab.Count - 1})") { Field = "logit_bias" };
+        }
+
+        var nCtx = Model.ContextSize;
+        var need = (long)r.PromptTokens.Length + (long)r.N * r.MaxTokens;
+        if (need > nCtx)
+        {
+            throw new ContextLengthExceededException(
+                $"the prompt has {r.PromptTokens.Length} tokens and {r.N} x max_tokens {r.MaxTokens} more are requested, but the context holds {nCtx} tokens")
+            { PromptTokens = r.PromptTokens.Length, ContextSize = nCtx };
+        }
+
+        var id = Interlocked.Increment(ref _nextRequestId);
+        var channel = Channel.CreateUnbounded<GenerationEvent>(new UnboundedChannelOptions { SingleReader = false, SingleWriter = true });
+        var state = new RequestState(id, r, channel, new GenerationHandle(id, channel.Reader, r.PromptTokens.Length));
+        var choices = new ChoiceState[r.N];
         try
         {
-            _wake.Release();
+            for (var i = 0; i < r.N; i++)
+            {
+                choices[i] = new ChoiceState(state, i, _sampling.BuildChain(r, i));
+            }
         }
-        catch (ObjectDisposedException)
+        catch
         {
-            // Disposed engine: nothing to wake.
+            foreach (var c in choices)
+            {
+                c?.Sampler.Dispose();
+            }
+
+            throw;
         }
+
+        state.Choices = choices;
+        return state;
     }
 
     private static LlamaModelInfo Describe(EngineOptions options, SafeLlamaModelHandle model, SafeLlamaContextHandle ctx, ModelFacts facts)
     {
-        var vocab = NativeMethods.llama_model_get_vocab(model);
-        var desc = new byte[256];
-        int n;
-        fixed (byte* d = desc)
-        {
-            n = NativeMethods.llama_model_desc(model, d, (nuint)desc.Length);
-        }
-
-        string Piece(int token)
-        {
-            if (token < 0)
-            {
-                return "";
-            }
-
-            var buf = new byte[128];
-            fixed (byte* b = buf)
-            {
-                var len = NativeMethods.llama_token_to_piece(vocab, token, b, buf.Length, 0, true);
-                return len > 0 ? Encoding.UTF8.GetString(buf, 0, len) : "";
-            }
-        }
-
-        var bos = NativeMethods.llama_vocab_bos(vocab);
-        var eos = NativeMethods.llama_vocab_eos(vocab);
-        var template = NativeMethods.llama_model_chat_template(model, null);
-        int[] fim = [NativeMethods.llama_vocab_fim_pre(vocab), NativeMethods.llama_vocab_fim_suf(vocab), NativeMethods.llama_vocab_fim_mid(vocab)];
+        var vocab = new LlamaVocab(model);
         return new LlamaModelInfo
         {
             Name = options.ModelName ?? facts.Name ?? Path.GetFileNameWithoutExtension(options.ModelPath),
             Path = Path.GetFullPath(options.ModelPath),
             Facts = facts,
-            Description = n > 0 ? Encoding.UTF8.GetString(desc, 0, Math.Min(n, desc.Length)) : facts.Architecture,
-            ContextSize = (int)NativeMethods.llama_n_ctx(ctx),
-            TrainingContextLength = NativeMethods.llama_model_n_ctx_train(model),
-            VocabSize = NativeMethods.llama_vocab_n_tokens(vocab),
-            EmbeddingSize = NativeMethods.llama_model_n_embd(model),
-            ChatTemplate = template == IntPtr.Zero ? null : Marshal.PtrToStringUTF8(template),
-            BosTokenId = bos,
-            EosTokenId = eos,
-            BosToken = Piece(bos),
-            EosToken = Piece(eos),
-            AddBos = NativeMethods.llama_vocab_get_add_bos(vocab),
-            Fim = fim.All(t => t >= 0) ? new FimTokens(fim[0], fim[1], fim[2]) : null,
-            SupportsEmbeddings = options.EnableEmbeddings && NativeMethods.llama_model_has_decoder(model),
+            Description = model.Description ?? facts.Architecture,
+            ContextSize = ctx.ContextSize,
+            TrainingContextLength = model.TrainingContextLength,
+            VocabSize = vocab.Count,
+            EmbeddingSize = model.EmbeddingSize,
+            ChatTemplate = model.ChatTemplate,
+            BosTokenId = vocab.Bos,
+            EosTokenId = vocab.Eos,
+            BosToken = vocab.TokenText(vocab.Bos, special: true),
+            EosToken = vocab.TokenText(vocab.Eos, special: true),
+            AddBos = vocab.AddBos,
+            Fim = vocab.Fim,
+            SupportsEmbeddings = options.EnableEmbeddings && model.HasDecoder,
             MaxParallelSequences = options.MaxParallelSequences,
             GpuOffload = options.GpuLayers != 0 && NativeMethods.llama_supports_gpu_offload(),
         };

@@ -25,6 +25,4 @@ internal static partial class Log
     [LoggerMessage(EventId = 14, Level = LogLevel.Debug, Message = "Request {RequestId} finished ({Reason}): {Prompt} prompt tokens ({Cached} cached), {Completion} completion tokens")]
     public static partial void RequestFinished(ILogger logger, long requestId, string reason, int prompt, int cached, int completion);
 
-    [LoggerMessage(EventId = 15, Level = LogLevel.Error, Message = "Sampler for request {RequestId} could not be built")]
-    public static partial void SamplerFailed(ILogger logger, long requestId, Exception exception);
 }

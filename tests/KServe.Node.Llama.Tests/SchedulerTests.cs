@@ -1,9 +1,10 @@
 using System.Text;
 using KServe.Node.Llama.Engine;
+using KServe.Node.Llama.Native;
 
 namespace KServe.Node.Llama.Tests;
 
-/// <summary>The pure parts of the engine: scheduling policy, prefix ledger and stop-string assembly.</summary>
+/// <summary>The pure parts of the engine: scheduling policy (admission, room, preemption, queue timeout), KV and prefix ledgers, stop-string assembly.</summary>
 public sealed class SchedulerTests
 {
     [Fact]
@@ -46,11 +47,38 @@ public sealed class SchedulerTests
     }
 
     [Fact]
+    public void Room_for_a_step_comes_from_cached_prefixes_first_then_the_youngest_request_never_a_lone_one()
+    {
+        Assert.Equal(KvAction.Proceed, Scheduler.BeforeStep(usedCells: 90, stepTokens: 10, capacity: 100, hasCachedPrefix: true, runningRequests: 3));
+        Assert.Equal(KvAction.EvictPrefix, Scheduler.BeforeStep(91, 10, 100, hasCachedPrefix: true, runningRequests: 3));
+        Assert.Equal(KvAction.Preempt, Scheduler.BeforeStep(91, 10, 100, hasCachedPrefix: false, runningRequests: 2));
+        // Alone, a request was admitted because prompt + n x max_tokens fits: it goes on.
+        Assert.Equal(KvAction.Proceed, Scheduler.BeforeStep(91, 10, 100, hasCachedPrefix: false, runningRequests: 1));
+    }
+
+    [Fact]
+    public void A_decode_without_a_KV_slot_evicts_then_preempts_and_fails_only_a_request_alone()
+    {
+        Assert.Equal(KvAction.EvictPrefix, Scheduler.AfterNoSlot(hasCachedPrefix: true, runningRequests: 1));
+        Assert.Equal(KvAction.Preempt, Scheduler.AfterNoSlot(hasCachedPrefix: false, runningRequests: 2));
+        Assert.Equal(KvAction.Fail, Scheduler.AfterNoSlot(hasCachedPrefix: false, runningRequests: 1));
+    }
+
+    [Fact]
+    public void Only_a_request_never_admitted_times_out_in_the_queue()
+    {
+        Assert.True(Scheduler.QueueTimedOut(everAdmitted: false, waitedSeconds: 5.1, timeoutSeconds: 5));
+        Assert.False(Scheduler.QueueTimedOut(everAdmitted: false, waitedSeconds: 4.9, timeoutSeconds: 5));
+        Assert.False(Scheduler.QueueTimedOut(everAdmitted: true, waitedSeconds: 60, timeoutSeconds: 5));   // preempted
+        Assert.False(Scheduler.QueueTimedOut(everAdmitted: false, waitedSeconds: 60, timeoutSeconds: 0));  // no limit
+    }
+
+    [Fact]
     public void The_prefix_cache_finds_the_longest_prefix_and_evicts_least_recently_used()
     {
         var cache = new PrefixCache(2);
-        var a = new CachedPrefix(10, [1, 2, 3, 4], cache.Tick());
-        var b = new CachedPrefix(11, [1, 2, 9], cache.Tick());
+        var a = new CachedPrefix(S(10), [1, 2, 3, 4], cache.Tick());
+        var b = new CachedPrefix(S(11), [1, 2, 9], cache.Tick());
         cache.Add(a);
         cache.Add(b);
 
@@ -60,7 +88,7 @@ public sealed class SchedulerTests
         Assert.Equal(2, cache.FindLongest([1, 2, 3, 4, 5], 2).Length);
 
         cache.Touch(a);
-        var evicted = cache.Add(new CachedPrefix(12, [5], cache.Tick()));
+        var evicted = cache.Add(new CachedPrefix(S(12), [5], cache.Tick()));
         Assert.Same(b, evicted);
         Assert.Same(a, cache.EvictLeastRecentlyUsed(keep: null));
         Assert.Null(cache.EvictLeastRecentlyUsed(keep: [cache.Entries[0]]));
@@ -70,24 +98,24 @@ public sealed class SchedulerTests
     public void The_KV_ledger_counts_shared_cells_once_and_frees_only_what_no_sequence_still_holds()
     {
         var kv = new KvLedger();
-        kv.Grow(0, 100);                 // a prompt of 100 tokens on sequence 0
-        kv.Copy(0, 1, 100);              // n = 2: the sibling shares all of it
-        kv.Grow(0, 110);
-        kv.Grow(1, 105);
+        kv.Grow(S(0), 100);                 // a prompt of 100 tokens on sequence 0
+        kv.Copy(S(0), S(1), 100);              // n = 2: the sibling shares all of it
+        kv.Grow(S(0), 110);
+        kv.Grow(S(1), 105);
         Assert.Equal(100 + 10 + 5, kv.Used);
-        Assert.Equal(10, kv.FreedBy([0]));   // its prompt stays with sequence 1
-        Assert.Equal(115, kv.FreedBy([0, 1]));
+        Assert.Equal(10, kv.FreedBy([S(0)]));   // its prompt stays with sequence 1
+        Assert.Equal(115, kv.FreedBy([S(0), S(1)]));
 
-        kv.Copy(0, 2, 60);               // a new prompt reuses 60 tokens of sequence 0 (a cached prefix)
-        kv.Grow(2, 80);
+        kv.Copy(S(0), S(2), 60);               // a new prompt reuses 60 tokens of sequence 0 (a cached prefix)
+        kv.Grow(S(2), 80);
         Assert.Equal(135, kv.Used);
-        kv.Free(0);
+        kv.Free(S(0));
         // Cells 0..99 are still held by 1 (and 0..59 by 2 too); 100..109 were 0's alone.
         Assert.Equal(125, kv.Used);
-        kv.Free(1);
+        kv.Free(S(1));
         Assert.Equal(60 + 20, kv.Used);
-        Assert.Equal(80, kv.Length(2));
-        kv.Free(2);
+        Assert.Equal(80, kv.Length(S(2)));
+        kv.Free(S(2));
         Assert.Equal(0, kv.Used);
         Assert.Empty(kv.Sequences);
     }
@@ -96,14 +124,14 @@ public sealed class SchedulerTests
     public void A_sequence_that_keeps_growing_after_others_copied_it_counts_its_new_cells()
     {
         var kv = new KvLedger();
-        kv.Grow(3, 10);
-        kv.Copy(3, 4, 6);
-        kv.Grow(3, 20);
-        kv.Grow(4, 9);
+        kv.Grow(S(3), 10);
+        kv.Copy(S(3), S(4), 6);
+        kv.Grow(S(3), 20);
+        kv.Grow(S(4), 9);
         Assert.Equal(20 + 3, kv.Used);
-        Assert.Equal(3 + 0, kv.FreedBy([4]));
-        Assert.Equal(14, kv.FreedBy([3]));    // 6..19 of 3's own; 0..5 stay with 4
-        Assert.Throws<InvalidOperationException>(() => kv.Copy(3, 4, 1));
+        Assert.Equal(3 + 0, kv.FreedBy([S(4)]));
+        Assert.Equal(14, kv.FreedBy([S(3)]));    // 6..19 of 3's own; 0..5 stay with 4
+        Assert.Throws<InvalidOperationException>(() => kv.Copy(S(3), S(4), 1));
     }
 
     [Fact]
@@ -140,4 +168,6 @@ public sealed class SchedulerTests
         Assert.Equal("", t.Push(bytes.AsSpan(0, 1)).Release);
         Assert.Equal("\uFFFD", t.Flush());
     }
+
+    private static SeqId S(int value) => new(value);
 }

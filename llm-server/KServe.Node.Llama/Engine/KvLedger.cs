@@ -1,3 +1,5 @@
+using KServe.Node.Llama.Native;
+
 namespace KServe.Node.Llama.Engine;
 
 /// <summary>
@@ -15,7 +17,7 @@ internal sealed class KvLedger
         public int Start { get; } = start;
 
         /// <summary>Each holder's end (exclusive) in this segment.</summary>
-        public Dictionary<int, int> Ends { get; } = [];
+        public Dictionary<SeqId, int> Ends { get; } = [];
 
         public int Live => Ends.Count == 0 ? 0 : Ends.Values.Max() - Start;
     }
@@ -30,20 +32,20 @@ internal sealed class KvLedger
         public int Length { get; set; }
     }
 
-    private readonly Dictionary<int, Holder> _holders = [];
+    private readonly Dictionary<SeqId, Holder> _holders = [];
     private readonly HashSet<Segment> _segments = [];
 
     /// <summary>Cells in use.</summary>
     public int Used => _segments.Sum(s => s.Live);
 
     /// <summary>Positions 0..Length-1 of the sequence hold cells (0 for a sequence the ledger does not know).</summary>
-    public int Length(int seq) => _holders.TryGetValue(seq, out var h) ? h.Length : 0;
+    public int Length(SeqId seq) => _holders.TryGetValue(seq, out var h) ? h.Length : 0;
 
     /// <summary>The sequences the ledger knows.</summary>
-    public IEnumerable<int> Sequences => _holders.Keys;
+    public IEnumerable<SeqId> Sequences => _holders.Keys;
 
     /// <summary><paramref name="dst"/> (empty) now shares positions 0..<paramref name="length"/>-1 of <paramref name="src"/>.</summary>
-    public void Copy(int src, int dst, int length)
+    public void Copy(SeqId src, SeqId dst, int length)
     {
         if (Length(dst) != 0)
         {
@@ -72,7 +74,7 @@ internal sealed class KvLedger
     }
 
     /// <summary>The sequence decoded its own tokens up to <paramref name="length"/> positions.</summary>
-    public void Grow(int seq, int length)
+    public void Grow(SeqId seq, int length)
     {
         var h = Get(seq);
         if (length <= h.Length)
@@ -94,7 +96,7 @@ internal sealed class KvLedger
     }
 
     /// <summary>The sequence holds nothing any more (<c>llama_memory_seq_rm(seq, -1, -1)</c>).</summary>
-    public void Free(int seq)
+    public void Free(SeqId seq)
     {
         if (!_holders.Remove(seq, out var h))
         {
@@ -112,7 +114,7 @@ internal sealed class KvLedger
     }
 
     /// <summary>The cells that freeing all of <paramref name="seqs"/> would give back.</summary>
-    public int FreedBy(IReadOnlyCollection<int> seqs)
+    public int FreedBy(IReadOnlyCollection<SeqId> seqs)
     {
         if (seqs.Count == 0)
         {
@@ -139,7 +141,7 @@ internal sealed class KvLedger
         return freed;
     }
 
-    private Holder Get(int seq)
+    private Holder Get(SeqId seq)
     {
         if (!_holders.TryGetValue(seq, out var h))
         {

@@ -1,9 +1,11 @@
+using KServe.Node.Llama.Native;
+
 namespace KServe.Node.Llama.Engine;
 
-/// <summary>A finished (or preempted) sequence kept for its KV: its tokens occupy positions 0..Tokens.Length-1 of sequence <see cref="SeqId"/>.</summary>
-internal sealed class CachedPrefix(int seqId, int[] tokens, long lastUsed)
+/// <summary>A finished (or preempted) sequence kept for its KV: its tokens occupy positions 0..Tokens.Length-1 of sequence <see cref="Seq"/>.</summary>
+internal sealed class CachedPrefix(SeqId seq, int[] tokens, long lastUsed)
 {
-    public int SeqId { get; } = seqId;
+    public SeqId Seq { get; } = seq;
     public int[] Tokens { get; } = tokens;
     public long LastUsed { get; set; } = lastUsed;
 }
@@ -24,7 +26,7 @@ internal sealed class PrefixCache(int capacity)
     public IReadOnlyList<CachedPrefix> Entries => _entries;
 
     /// <summary>The sequence ids the entries hold.</summary>
-    public int[] SequenceIds => [.. _entries.Select(e => e.SeqId)];
+    public SeqId[] Sequences => [.. _entries.Select(e => e.Seq)];
 
     public long Tick() => ++_clock;
 

@@ -24,8 +24,8 @@ internal sealed class RequestState(long id, GenerationRequest request, Channel<G
     public int Preemptions { get; set; }
     public bool Cancelled => Request.CancellationToken.IsCancellationRequested;
 
-    /// <summary>Sequence ids the request holds (for tests: its KV must be gone after cancellation).</summary>
-    public int[] SequenceIds => Choices.Select(c => c.SeqId).ToArray();
+    /// <summary>Sequence ids the request holds, -1 for a choice without one (for tests: its KV must be gone after cancellation).</summary>
+    public int[] SequenceIds => Choices.Select(c => c.Seq?.Value ?? -1).ToArray();
 }
 
 internal sealed class ChoiceState(RequestState owner, int index, SafeLlamaSamplerHandle sampler)
@@ -35,9 +35,11 @@ internal sealed class ChoiceState(RequestState owner, int index, SafeLlamaSample
     public SafeLlamaSamplerHandle Sampler { get; } = sampler;
     public TextAssembler Text { get; } = new(owner.Request.Stop);
 
-    /// <summary>Tokens whose KV is in the cache: positions 0..Tokens.Count-1 of <see cref="SeqId"/>.</summary>
+    /// <summary>Tokens whose KV is in the cache: positions 0..Tokens.Count-1 of <see cref="Seq"/>.</summary>
     public List<int> Tokens { get; } = new(owner.Request.PromptTokens.Length + Math.Max(0, owner.Request.MaxTokens));
-    public int SeqId { get; set; } = -1;
+
+    /// <summary>The sequence holding the choice's KV while it runs (null while it waits).</summary>
+    public SeqId? Seq { get; set; }
 
     /// <summary>
     /// After a preemption, the tokens this choice had in the KV cache (prompt and completion so far), to be decoded
