@@ -99,14 +99,15 @@ internal sealed unsafe class InferenceLoop : IDisposable
     /// <summary>Hands prepared requests (counted by <see cref="ReserveQueue"/>) to the loop; they become visible in the same step.</summary>
     public void Enqueue(IReadOnlyList<RequestState> requests)
     {
+        // Registered before the loop can see the request, so the loop that ends it also disposes the registration.
+        foreach (var s in requests)
+        {
+            s.Registration = s.Request.CancellationToken.UnsafeRegister(static o => ((InferenceLoop)o!).Wake(), this);
+        }
+
         lock (_inboxLock)
         {
             _inbox.AddRange(requests);
-        }
-
-        foreach (var s in requests)
-        {
-            s.Request.CancellationToken.UnsafeRegister(static o => ((InferenceLoop)o!).Wake(), this);
         }
 
         Wake();
@@ -601,6 +602,7 @@ internal sealed unsafe class InferenceLoop : IDisposable
         if (++r.Finished == r.Choices.Length)
         {
             r.Channel.Writer.TryComplete();
+            r.Registration.Dispose();
             _running.Remove(r);
             _waiting.Remove(r);
             _kvPressure = false;

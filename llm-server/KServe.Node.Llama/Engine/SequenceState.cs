@@ -24,6 +24,9 @@ internal sealed class RequestState(long id, GenerationRequest request, Channel<G
     public int Preemptions { get; set; }
     public bool Cancelled => Request.CancellationToken.IsCancellationRequested;
 
+    /// <summary>Wakes the loop when the request is cancelled; disposed when the request ends.</summary>
+    public CancellationTokenRegistration Registration { get; set; }
+
     /// <summary>Sequence ids the request holds, -1 for a choice without one (for tests: its KV must be gone after cancellation).</summary>
     public int[] SequenceIds => Choices.Select(c => c.Seq?.Value ?? -1).ToArray();
 }
