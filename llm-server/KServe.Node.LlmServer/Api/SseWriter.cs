@@ -1,4 +1,4 @@
-using System.Text;
+using System.Buffers;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using Microsoft.AspNetCore.Http;
@@ -8,6 +8,8 @@ namespace KServe.Node.LlmServer.Api;
 /// <summary>
 /// Server-sent events as OpenAI streams them: each event is <c>data: {json}\n\n</c>, the stream ends with
 /// <c>data: [DONE]\n\n</c>, and <c>:\n\n</c> comments keep idle connections (long prefills) alive.
+/// Events are serialised straight into the response's pipe (no buffer per event) and go out on
+/// <see cref="FlushAsync"/>, so the events of one engine step leave in one write; [DONE] and pings flush at once.
 /// Writes are serialised so a keep-alive ping never interleaves with a data event.
 /// </summary>
 internal sealed class SseWriter(HttpResponse response) : IDisposable
@@ -17,6 +19,8 @@ internal sealed class SseWriter(HttpResponse response) : IDisposable
     private static readonly byte[] Done = "data: [DONE]\n\n"u8.ToArray();
     private static readonly byte[] Ping = ":\n\n"u8.ToArray();
     private readonly SemaphoreSlim _lock = new(1, 1);
+    private Utf8JsonWriter? _json;
+    private bool _unflushed;
 
     public bool Started { get; private set; }
 
@@ -34,21 +38,46 @@ internal sealed class SseWriter(HttpResponse response) : IDisposable
         await response.StartAsync(ct).ConfigureAwait(false);
     }
 
-    public Task WriteAsync<T>(T value, JsonTypeInfo<T> typeInfo, CancellationToken ct) =>
-        WriteRawAsync(JsonSerializer.SerializeToUtf8Bytes(value, typeInfo), ct);
-
-    public async Task WriteRawAsync(byte[] json, CancellationToken ct)
+    /// <summary>Writes one event; it is sent with the next <see cref="FlushAsync"/> (or [DONE], or a ping).</summary>
+    public async Task WriteAsync<T>(T value, JsonTypeInfo<T> typeInfo, CancellationToken ct)
     {
         await _lock.WaitAsync(ct).ConfigureAwait(false);
         try
         {
             await StartAsync(ct).ConfigureAwait(false);
-            var buffer = new byte[DataPrefix.Length + json.Length + EventEnd.Length];
-            DataPrefix.CopyTo(buffer, 0);
-            json.CopyTo(buffer, DataPrefix.Length);
-            EventEnd.CopyTo(buffer, DataPrefix.Length + json.Length);
-            await response.Body.WriteAsync(buffer, ct).ConfigureAwait(false);
-            await response.Body.FlushAsync(ct).ConfigureAwait(false);
+            var body = response.BodyWriter;
+            body.Write(DataPrefix);
+            if (_json is null)
+            {
+                _json = new Utf8JsonWriter(body, new JsonWriterOptions { Encoder = typeInfo.Options.Encoder, SkipValidation = true });
+            }
+            else
+            {
+                _json.Reset(body);
+            }
+
+            JsonSerializer.Serialize(_json, value, typeInfo);
+            _json.Flush();
+            body.Write(EventEnd);
+            _unflushed = true;
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    /// <summary>Sends the events written since the last flush.</summary>
+    public async Task FlushAsync(CancellationToken ct)
+    {
+        await _lock.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            if (_unflushed)
+            {
+                _unflushed = false;
+                await response.BodyWriter.FlushAsync(ct).ConfigureAwait(false);
+            }
         }
         finally
         {
@@ -66,8 +95,9 @@ internal sealed class SseWriter(HttpResponse response) : IDisposable
         try
         {
             await StartAsync(ct).ConfigureAwait(false);
-            await response.Body.WriteAsync(bytes, ct).ConfigureAwait(false);
-            await response.Body.FlushAsync(ct).ConfigureAwait(false);
+            response.BodyWriter.Write(bytes);
+            _unflushed = false;
+            await response.BodyWriter.FlushAsync(ct).ConfigureAwait(false);
         }
         finally
         {
@@ -75,7 +105,9 @@ internal sealed class SseWriter(HttpResponse response) : IDisposable
         }
     }
 
-    public void Dispose() => _lock.Dispose();
-
-    internal static string Format(string json) => new StringBuilder("data: ").Append(json).Append("\n\n").ToString();
+    public void Dispose()
+    {
+        _json?.Dispose();
+        _lock.Dispose();
+    }
 }

@@ -432,6 +432,18 @@ internal sealed class GenerationCore(ModelService service, IOptions<LlmServerOpt
         var generated = 0;
         var promptTokens = run.Prepared.Prompts.Sum(p => p.Generation.PromptTokens.Length);
         var events = EventsAsync(handles, ct).GetAsyncEnumerator(ct);
+
+        // What one engine step published leaves in one write: the stream is flushed only before waiting for more.
+        async ValueTask<bool> NextAsync()
+        {
+            var next = events.MoveNextAsync();
+            if (!next.IsCompleted)
+            {
+                await sse.FlushAsync(ct).ConfigureAwait(false);
+            }
+            return await next.ConfigureAwait(false);
+        }
+
         try
         {
             var first = events.MoveNextAsync().AsTask();
@@ -445,7 +457,11 @@ internal sealed class GenerationCore(ModelService service, IOptions<LlmServerOpt
             await sse.StartAsync(ct).ConfigureAwait(false);
             pinger = PingAsync(sse, () => Volatile.Read(ref lastWrite), pingStop.Token);
             await answer.OpenStreamAsync(sse, run.States, ct).ConfigureAwait(false);
-            for (var more = await first.ConfigureAwait(false); more; more = await events.MoveNextAsync().ConfigureAwait(false))
+            if (!first.IsCompleted)
+            {
+                await sse.FlushAsync(ct).ConfigureAwait(false);
+            }
+            for (var more = await first.ConfigureAwait(false); more; more = await NextAsync().ConfigureAwait(false))
             {
                 var (prompt, ev) = events.Current;
                 var state = StateOf(run, prompt, ev);
