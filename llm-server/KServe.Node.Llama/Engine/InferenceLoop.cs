@@ -50,7 +50,13 @@ internal sealed unsafe class InferenceLoop : IDisposable
     private GCHandle _self;
 
     /// <summary>The requests of the decode in flight (null between decodes), read by <see cref="AbortDecode"/>.</summary>
-    private volatile RequestState[]? _decoding;
+    /// <summary>The requests of the decode under way (for the abort callback), null between decodes.</summary>
+    private volatile List<RequestState>? _decoding;
+
+    // Reused by every step (the inference thread only).
+    private readonly List<ChoiceState> _active = [];
+    private readonly List<SchedSequence> _sequences = [];
+    private readonly List<RequestState> _stepRequests = [];
 
     public InferenceLoop(EngineOptions options, ILogger logger, SafeLlamaContextHandle ctx, LlamaVocab vocab, Sampling sampling, KvSpace kv, EmbeddingRunner embeddings, PromptScorer scorer)
     {
@@ -213,7 +219,8 @@ internal sealed unsafe class InferenceLoop : IDisposable
         var embedded = _embeddings.Step(_budget);
         didWork |= embedded > 0 || _embeddings.HasWork;
 
-        var active = new List<ChoiceState>();
+        var active = _active;
+        active.Clear();
         foreach (var r in _running)
         {
             foreach (var c in r.Choices)
@@ -230,22 +237,33 @@ internal sealed unsafe class InferenceLoop : IDisposable
             return didWork;
         }
 
-        var plan = Scheduler.PlanStep(
-            active.Select((c, i) => new SchedSequence(i, c.PromptRemaining, c.PendingToken >= 0 && c.PromptRemaining == 0, c.Owner.AdmitOrder)).ToList(),
-            Math.Max(_budget - embedded, _options.MaxParallelSequences));
+        _sequences.Clear();
+        for (var i = 0; i < active.Count; i++)
+        {
+            var c = active[i];
+            _sequences.Add(new SchedSequence(i, c.PromptRemaining, c.PendingToken >= 0 && c.PromptRemaining == 0, c.Owner.AdmitOrder));
+        }
+
+        var plan = Scheduler.PlanStep(_sequences, Math.Max(_budget - embedded, _options.MaxParallelSequences));
         if (plan.Count == 0)
         {
             return didWork;
         }
 
-        if (!MakeRoom(plan.Sum(p => p.Tokens)))
+        var planned = 0;
+        foreach (var slice in plan)
+        {
+            planned += slice.Tokens;
+        }
+
+        if (!MakeRoom(planned))
         {
             // A request was preempted: the next step plans without it.
             return true;
         }
 
         var requests = BuildBatch(plan, active);
-        _decoding = [.. requests];
+        _decoding = requests;
         var rc = _ctx.Decode(_batch);
         _decoding = null;
         _decodeCalls++;
@@ -289,16 +307,20 @@ internal sealed unsafe class InferenceLoop : IDisposable
         return true;
     }
 
-    /// <summary>Writes the step's tokens into the batch, marking the outputs to sample; returns the requests in it.</summary>
-    private HashSet<RequestState> BuildBatch(List<SchedSlice> plan, List<ChoiceState> active)
+    /// <summary>Writes the step's tokens into the batch, marking the outputs to sample; returns the requests in it (a list the next step reuses).</summary>
+    private List<RequestState> BuildBatch(List<SchedSlice> plan, List<ChoiceState> active)
     {
         _batch.Clear();
-        var requests = new HashSet<RequestState>();
+        var requests = _stepRequests;
+        requests.Clear();
         foreach (var slice in plan)
         {
             var c = active[slice.Key];
             var seq = c.Seq!.Value;
-            requests.Add(c.Owner);
+            if (!requests.Contains(c.Owner))
+            {
+                requests.Add(c.Owner);
+            }
             if (!slice.IsPrompt)
             {
                 c.BatchOutput = _batch.Add(c.PendingToken, c.Tokens.Count, seq, output: true);
@@ -375,7 +397,7 @@ internal sealed unsafe class InferenceLoop : IDisposable
         return 1;
     }
 
-    private void HandleDecodeFailure(DecodeResult rc, int tokens, HashSet<RequestState> requests)
+    private void HandleDecodeFailure(DecodeResult rc, int tokens, List<RequestState> requests)
     {
         switch (rc)
         {

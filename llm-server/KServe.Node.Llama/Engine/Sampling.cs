@@ -53,6 +53,7 @@ internal sealed unsafe class Sampling(LlamaVocab vocab)
 
             if (s.Temperature <= 0f)
             {
+                chain.GreedyOnly = chain.Count == 0;
                 chain.Add(NativeMethods.llama_sampler_init_greedy(), "greedy");
             }
             else
@@ -98,6 +99,13 @@ internal sealed unsafe class Sampling(LlamaVocab vocab)
     /// </summary>
     public int Sample(SafeLlamaSamplerHandle sampler, ReadOnlySpan<float> logits)
     {
+        if (sampler.GreedyOnly)
+        {
+            // What llama.cpp's greedy sampler picks (the first highest logit), without building the candidates.
+            var best = ArgMax(logits);
+            return float.IsNaN(logits[best]) || float.IsNegativeInfinity(logits[best]) ? -1 : best;
+        }
+
         var candidates = _candidates ??= new LlamaTokenData[vocab.Count];
         for (var i = 0; i < candidates.Length; i++)
         {
@@ -122,6 +130,21 @@ internal sealed unsafe class Sampling(LlamaVocab vocab)
             NativeMethods.llama_sampler_accept(sampler, chosen.Id);
             return chosen.Id;
         }
+    }
+
+    /// <summary>The index of the first highest value, as llama.cpp's greedy sampler compares (a NaN never wins).</summary>
+    public static int ArgMax(ReadOnlySpan<float> values)
+    {
+        var best = 0;
+        for (var i = 1; i < values.Length; i++)
+        {
+            if (values[i] > values[best])
+            {
+                best = i;
+            }
+        }
+
+        return best;
     }
 
     /// <summary>

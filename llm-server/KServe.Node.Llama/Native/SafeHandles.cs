@@ -152,6 +152,12 @@ internal sealed class SafeLlamaSamplerHandle : SafeHandle
 
     public override bool IsInvalid => handle == IntPtr.Zero;
 
+    /// <summary>The chain is llama.cpp's greedy sampler alone (no bias, penalties or grammar): the highest logit wins, and accepting a token changes nothing.</summary>
+    public bool GreedyOnly { get; set; }
+
+    /// <summary>Samplers in the chain.</summary>
+    public int Count { get; private set; }
+
     public static SafeLlamaSamplerHandle CreateChain()
     {
         var p = NativeMethods.llama_sampler_chain_default_params();
@@ -170,6 +176,7 @@ internal sealed class SafeLlamaSamplerHandle : SafeHandle
         }
 
         NativeMethods.llama_sampler_chain_add(this, sampler);
+        Count++;
     }
 
     protected override bool ReleaseHandle()
