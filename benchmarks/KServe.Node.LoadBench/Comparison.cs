@@ -39,8 +39,8 @@ internal static class Comparison
             var perServer = servers.ToDictionary(s => s.Item1, _ => new List<RoundResult>());
             foreach (var (name, uri) in servers)
             {
-                // Warm-up: not measured.
-                await runner.RunRoundAsync(uri, w with { Concurrency = Math.Min(w.Concurrency, o.Warmup) }, o.Warmup, CancellationToken.None).ConfigureAwait(false);
+                // Warm-up: not measured, on prompts no measured round uses.
+                await runner.RunRoundAsync(uri, w with { Concurrency = Math.Min(w.Concurrency, o.Warmup) }, o.Warmup, -o.Warmup, CancellationToken.None).ConfigureAwait(false);
             }
             for (var round = 0; round < o.Rounds; round++)
             {
@@ -48,7 +48,7 @@ internal static class Comparison
                 var order = round % 2 == 0 ? servers : servers.Reverse().ToArray();
                 foreach (var (name, uri) in order)
                 {
-                    var r = await runner.RunRoundAsync(uri, w, o.RequestsPerRound, CancellationToken.None).ConfigureAwait(false);
+                    var r = await runner.RunRoundAsync(uri, w, o.RequestsPerRound, round * o.RequestsPerRound, CancellationToken.None).ConfigureAwait(false);
                     perServer[name].Add(r);
                     failed += r.TokenMismatches;
                     Console.WriteLine(Line(w.Name, name, round, r).ToJsonString());

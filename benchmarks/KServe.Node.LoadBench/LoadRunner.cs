@@ -28,7 +28,11 @@ internal sealed record RoundResult(int Requests, int OutputTokens, double WallSe
 /// </summary>
 internal sealed class LoadRunner(HttpClient http, string model, int maxTokens)
 {
-    public async Task<RoundResult> RunRoundAsync(Uri baseUri, Workload workload, int requests, CancellationToken ct)
+    /// <summary>
+    /// Runs <paramref name="requests"/> requests, prompts <paramref name="firstPrompt"/> onward: each round (and the
+    /// warm-up) gets prompts of its own, so no server answers a measured request from a prompt it cached earlier.
+    /// </summary>
+    public async Task<RoundResult> RunRoundAsync(Uri baseUri, Workload workload, int requests, int firstPrompt, CancellationToken ct)
     {
         var samples = new List<RequestSample>(requests);
         var next = -1;
@@ -47,14 +51,14 @@ internal sealed class LoadRunner(HttpClient http, string model, int maxTokens)
                 RequestSample s;
                 try
                 {
-                    s = await OneAsync(baseUri, workload.Prompt(i), ct).ConfigureAwait(false);
+                    s = await OneAsync(baseUri, workload.Prompt(firstPrompt + i), ct).ConfigureAwait(false);
                 }
                 catch (HttpRequestException e)
                 {
                     // One retry on a transport failure (a connection the server had closed); it is counted.
                     Interlocked.Increment(ref retries);
                     Console.Error.WriteLine($"loadbench: {baseUri} request {i} failed ({e.Message}); retrying once");
-                    s = await OneAsync(baseUri, workload.Prompt(i), ct).ConfigureAwait(false);
+                    s = await OneAsync(baseUri, workload.Prompt(firstPrompt + i), ct).ConfigureAwait(false);
                 }
                 lock (samples)
                 {
