@@ -286,7 +286,7 @@ public sealed partial class PackagingTests
                 }
             }
         }
-        Assert.Equal(["build", "llama", "cpu", "cuda"], stages);
+        Assert.Equal(["build", "llama", "llama-cpu", "cpu", "cuda"], stages);
         Assert.Equal(["node-agent", "cache-controller", "isvc-controller", "llm-server"], published);
         Assert.Empty(problems);
         // The manifests run the daemons by those same paths.
