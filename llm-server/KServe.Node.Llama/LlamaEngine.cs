@@ -107,7 +107,13 @@ public sealed class LlamaEngine : IAsyncDisposable
             cp.Embeddings = 0;
             var ctx = SafeLlamaContextHandle.Create(model, cp);
             var info = Describe(options, model, ctx, facts);
-            Log.ModelLoaded(logger, info.Name, facts.ParameterCount, facts.Quantization, options.ModelPath, info.ContextSize, options.MaxParallelSequences, LlamaNative.LoadedDirectory ?? "?");
+            Log.ModelLoaded(logger, info.Name, facts.ParameterCount, facts.Quantization, options.ModelPath, info.ContextSize, options.MaxParallelSequences, LlamaNative.LoadedDirectory ?? "?",
+                LlamaNative.CpuUsesOpenMp() switch
+                {
+                    true => "OpenMP",
+                    false => "ggml's spinning threadpool; scripts/build-llama-cpu.sh builds OpenMP libraries, faster where the cores are shared",
+                    null => "no CPU backend",
+                });
             var engine = new LlamaEngine(options, logger, model, ctx, info);
             engine._loop.Start();
             return engine;

@@ -7,8 +7,8 @@ internal static partial class Log
     [LoggerMessage(EventId = 1, Message = "llama.cpp: {Message}")]
     public static partial void Native(ILogger logger, LogLevel level, string message);
 
-    [LoggerMessage(EventId = 10, Level = LogLevel.Information, Message = "Loaded model {Model} ({Parameters} parameters, {Quantization}) from {Path}; context {Context} tokens, {Sequences} parallel sequences, native libraries in {NativeDir}")]
-    public static partial void ModelLoaded(ILogger logger, string model, long parameters, string quantization, string path, int context, int sequences, string nativeDir);
+    [LoggerMessage(EventId = 10, Level = LogLevel.Information, Message = "Loaded model {Model} ({Parameters} parameters, {Quantization}) from {Path}; context {Context} tokens, {Sequences} parallel sequences, native libraries in {NativeDir} (CPU threads: {CpuThreading})")]
+    public static partial void ModelLoaded(ILogger logger, string model, long parameters, string quantization, string path, int context, int sequences, string nativeDir, string cpuThreading);
 
     [LoggerMessage(EventId = 11, Level = LogLevel.Warning, Message = "KV cache has no slot for a batch of {Tokens} tokens with {Used} cells in use by the ledger; freeing room and planning again")]
     public static partial void NoKvSlot(ILogger logger, int tokens, int used);

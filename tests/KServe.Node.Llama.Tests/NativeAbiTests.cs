@@ -39,6 +39,15 @@ public sealed class NativeAbiTests(EngineFixture fixture) : IClassFixture<Engine
     }
 
     [Fact]
+    public void The_bundled_CPU_backend_reports_that_it_runs_without_OpenMP()
+    {
+        // The feature list is read through the backend registry; the bundled npm build has no OpenMP
+        // (scripts/build-llama-cpu.sh builds libraries that have it).
+        _ = fixture.Engine;
+        Assert.Equal(false, LlamaNative.CpuUsesOpenMp());
+    }
+
+    [Fact]
     public void Model_params_offsets_match_the_C_header()
     {
         Assert.Equal(16, Offset<LlamaModelParams>(nameof(LlamaModelParams.NGpuLayers)));

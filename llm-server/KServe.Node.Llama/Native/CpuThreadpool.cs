@@ -2,7 +2,7 @@ namespace KServe.Node.Llama.Native;
 
 /// <summary>
 /// A persistent ggml CPU threadpool attached to a context. Without one, every graph computation (every
-/// <c>llama_decode</c>) creates and joins its worker threads anew (the libraries are built without OpenMP);
+/// <c>llama_decode</c>) creates and joins its worker threads anew (the bundled libraries are built without OpenMP);
 /// llama-server attaches one too. The pool must outlive every context it is attached to.
 /// </summary>
 internal sealed unsafe class CpuThreadpool : IDisposable

@@ -82,6 +82,44 @@ internal static unsafe class LlamaNative
         CheckBackend(dir, backend);
     }
 
+    /// <summary>
+    /// Whether the loaded CPU backend runs its threads with OpenMP (true), or with ggml's own threadpool, whose
+    /// threads spin between graph nodes (false); null without a CPU backend.
+    /// </summary>
+    public static bool? CpuUsesOpenMp()
+    {
+        var dev = NativeMethods.ggml_backend_dev_by_type((int)BackendDeviceType.Cpu);
+        if (dev == IntPtr.Zero)
+        {
+            return null;
+        }
+
+        var reg = NativeMethods.ggml_backend_dev_backend_reg(dev);
+        var features = (delegate* unmanaged[Cdecl]<IntPtr, BackendFeature*>)NativeMethods.ggml_backend_reg_get_proc_address(reg, "ggml_backend_get_features");
+        if (features == null)
+        {
+            return null;
+        }
+
+        for (var f = features(reg); f->Name != IntPtr.Zero; f++)
+        {
+            if (Marshal.PtrToStringUTF8(f->Name) == "OPENMP")
+            {
+                return Marshal.PtrToStringUTF8(f->Value) == "1";
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>ggml's <c>ggml_backend_feature</c>: a name and a value, the list ending with a null name.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    private readonly struct BackendFeature
+    {
+        public readonly IntPtr Name;
+        public readonly IntPtr Value;
+    }
+
     /// <summary>The ggml devices the loaded backends expose.</summary>
     public static IReadOnlyList<(string Name, string Description, BackendDeviceType Type, ulong FreeBytes, ulong TotalBytes)> Devices()
     {
