@@ -35,16 +35,18 @@ ours_args=(--model "$model" --host 127.0.0.1 --ctx-size $ctx --parallel $paralle
 ours_cmd=("$ours_bin" "${ours_args[@]}" --port $port_b)
 ours_same_ggml_cmd=(env "KSERVE_NODE_NATIVE_DIR=$build/bin" "$ours_bin" "${ours_args[@]}" --port $port_c)
 echo "{\"kind\":\"config\",\"anchor\":\"${anchor_cmd[*]}\",\"ours\":\"${ours_cmd[*]}\",\"ours_same_ggml\":\"${ours_same_ggml_cmd[*]}\"}"
-start_server llama-server.log "${anchor_cmd[@]}"
 start_server llm-server.log "${ours_cmd[@]}"
 start_server llm-server-same-ggml.log "${ours_same_ggml_cmd[@]}"
-wait_ready "http://127.0.0.1:$port_a/health"
 wait_ready "http://127.0.0.1:$port_b/v2/health/ready"
 wait_ready "http://127.0.0.1:$port_c/v2/health/ready"
 
-# compare LABEL PORT: both clients, ours on PORT against the anchor. The servers not under load sit idle (0% CPU).
+# compare LABEL PORT: both clients, ours on PORT against a freshly started anchor (both clients use the same prompts in
+# every comparison, and the anchor's idle slots keep the prompts they served). The servers not under load sit idle.
 compare() {
   echo "{\"kind\":\"section\",\"ours\":\"$1\"}"
+  start_server "llama-server-$1.log" "${anchor_cmd[@]}"
+  local anchor_pid=$!
+  wait_ready "http://127.0.0.1:$port_a/health"
   "$bench_bin" compare --ours "http://127.0.0.1:$2/" --anchor "http://127.0.0.1:$port_a/" --model bench \
     --concurrency 1,8,32 --shared-prefix-words 400 --shared-prefix-concurrency 8 \
     --rounds "$rounds" --requests-per-round "$per_round" --max-tokens "$max_tokens"
@@ -52,6 +54,7 @@ compare() {
   # our own .NET client alone.
   python3 benchmarks/serving/closed_loop.py --ours "http://127.0.0.1:$2/" --anchor "http://127.0.0.1:$port_a/" --model bench \
     --concurrency 1,8,32 --rounds "$rounds" --requests-per-round "$per_round" --max-tokens "$max_tokens"
+  kill "$anchor_pid"; wait "$anchor_pid" 2>/dev/null || true
 }
 compare bundled-ggml $port_b
 compare anchor-ggml $port_c
