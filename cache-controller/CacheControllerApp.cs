@@ -3,6 +3,7 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 using k8s;
 using k8s.Models;
+using KServe.Node.Admission;
 using KServe.Node.Api;
 using KServe.Node.Api.V1Alpha1;
 using KServe.Node.CacheController.Controllers;
@@ -18,6 +19,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
 namespace KServe.Node.CacheController;
@@ -114,12 +116,13 @@ internal static class CacheControllerApp
 
         services.AddSingleton<IAdmissionLookups, ApiAdmissionLookups>();
         services.AddSingleton<CacheValidator>();
-        WebhookCertificate? certificate = null;
+        CertificateSource? certificates = null;
         if (options.EnableWebhooks)
         {
-            certificate = LoadOrCreateCertificate(options);
-            services.AddSingleton(certificate);
-            services.AddSingleton<CaBundlePatcher>();
+            certificates = LoadCertificates(client, options, services);
+            services.AddSingleton(certificates);
+            services.AddSingleton(sp => new CaBundlePatcher(sp.GetRequiredService<Kubernetes>(), [.. options.WebhookConfigurations], certificates,
+                TimeSpan.FromSeconds(30), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<CaBundlePatcher>>()));
             services.AddHostedService(sp => sp.GetRequiredService<CaBundlePatcher>());
         }
 
@@ -129,15 +132,16 @@ internal static class CacheControllerApp
             {
                 k.Listen(endpoint);
             }
-            if (certificate is not null)
+            if (certificates is not null)
             {
-                k.Listen(webhook, l => l.UseHttps(certificate.Serving));
+                // Asked on every handshake: a renewed or another replica's certificate is served without a restart.
+                k.Listen(webhook, l => l.UseHttps(https => https.ServerCertificateSelector = (_, _) => certificates.Current.Serving));
             }
         });
 
         var app = builder.Build();
         app.MapServiceDefaults();
-        if (certificate is not null)
+        if (certificates is not null)
         {
             app.MapCacheWebhooks();
         }
@@ -145,14 +149,34 @@ internal static class CacheControllerApp
         return app;
     }
 
-    private static WebhookCertificate LoadOrCreateCertificate(CacheControllerOptions o)
+    /// <summary>
+    /// The serving certificate: mounted files (cert-manager), the Secret every replica shares (created by the first), or,
+    /// with no Secret named, one of this process only.
+    /// </summary>
+    private static CertificateSource LoadCertificates(Kubernetes client, CacheControllerOptions o, IServiceCollection services)
     {
         if (!string.IsNullOrEmpty(o.WebhookCertFile) && !string.IsNullOrEmpty(o.WebhookKeyFile))
         {
-            return WebhookCertificate.FromFiles(o.WebhookCertFile, o.WebhookKeyFile);
+            return new CertificateSource(WebhookCertificate.FromFiles(o.WebhookCertFile, o.WebhookKeyFile));
         }
 
-        return WebhookCertificate.Create(o.WebhookServiceName, o.WebhookServiceNamespace, o.WebhookExtraNames, TimeProvider.System, TimeSpan.FromDays(3650));
+        WebhookCertificate Create(TimeSpan validity) =>
+            WebhookCertificate.Create(o.WebhookServiceName, o.WebhookServiceNamespace, o.WebhookExtraNames, TimeProvider.System, validity);
+        if (string.IsNullOrEmpty(o.WebhookCertSecret))
+        {
+            return new CertificateSource(Create(SharedCertificateOptions.DefaultValidity));
+        }
+
+        var shared = new SharedCertificateOptions
+        {
+            Secret = new ObjectKey(o.WebhookServiceNamespace, o.WebhookCertSecret),
+            Resync = TimeSpan.FromSeconds(o.WebhookCertResyncSeconds),
+        };
+        // Before the webhook server starts, so that its first handshake already presents the shared certificate.
+        var source = SharedCertificate.Load(client, shared, Create, TimeProvider.System, NullLogger.Instance);
+        services.AddHostedService(sp => new SharedCertificate(sp.GetRequiredService<Kubernetes>(), shared, Create, source,
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<SharedCertificate>>()));
+        return source;
     }
 
     /// <summary>

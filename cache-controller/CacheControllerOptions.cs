@@ -71,10 +71,17 @@ internal sealed class CacheControllerOptions
     [Description("extra DNS name or IP address for the serving certificate")]
     public IList<string> WebhookExtraNames { get; set; } = [];
 
-    [Description("ValidatingWebhookConfiguration whose caBundle is patched at start")]
+    [Description("Secret (in --webhook-service-namespace) holding the serving certificate all replicas share: the first creates it, each serves and re-reads it, any renews it before expiry; empty: a certificate of this process only (one replica)")]
+    public string WebhookCertSecret { get; set; } = "kserve-node-cache-controller-webhook-cert";
+
+    [Description("seconds between reads of --webhook-cert-secret (another replica's renewal is served after at most this)")]
+    [Range(1, 86400)]
+    public int WebhookCertResyncSeconds { get; set; } = 60;
+
+    [Description("ValidatingWebhookConfiguration whose caBundle is patched at start and whenever the certificate changes")]
     public IList<string> WebhookConfigurations { get; set; } = ["localmodelcache.serving.kserve.io"];
 
-    [Description("PEM certificate to serve instead of a generated one (e.g. from cert-manager)")]
+    [Description("PEM certificate to serve instead of the shared one (e.g. mounted from a cert-manager Secret; its caBundle is then cert-manager's to inject)")]
     public string? WebhookCertFile { get; set; }
 
     [Description("PEM key of --webhook-cert-file")]

@@ -1,15 +1,18 @@
 using k8s;
+using KServe.Node.Admission;
 using KServe.Node.Hosting;
 using KServe.Node.Hosting.Cli;
 using KServe.Node.IsvcController.Webhook;
 using KServe.Node.Runtime;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
 namespace KServe.Node.IsvcController;
 
 /// <summary>
-/// Builds the isvc-controller process: the InferenceService controller, its validating webhook (HTTPS, a self-signed
-/// certificate whose PEM goes into the webhook configuration's caBundle), health and metrics (HTTP).
+/// Builds the isvc-controller process: the InferenceService controller, its validating webhook (HTTPS, with the
+/// certificate all replicas share through a Secret, whose CA goes into the webhook configuration's caBundle), health and
+/// metrics (HTTP).
 /// </summary>
 internal static class IsvcControllerApp
 {
@@ -51,29 +54,58 @@ internal static class IsvcControllerApp
                 events, time, sp.GetRequiredService<ILoggerFactory>(), election);
         });
 
-        var certificate = options.WebhookPort > 0
-            ? WebhookCertificate.Create(options.WebhookServiceName, options.PodNamespace, TimeProvider.System, TimeSpan.FromDays(365))
-            : null;
+        var certificates = options.WebhookPort > 0 ? LoadCertificates(client, options, builder.Services) : null;
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             foreach (var endpoint in listeners)
             {
                 kestrel.Listen(endpoint);
             }
-            if (certificate is not null)
+            if (certificates is not null)
             {
-                kestrel.ListenAnyIP(options.WebhookPort, listen => listen.UseHttps(certificate));
+                // Asked on every handshake: a renewed or another replica's certificate is served without a restart.
+                kestrel.ListenAnyIP(options.WebhookPort, listen => listen.UseHttps(https => https.ServerCertificateSelector = (_, _) => certificates.Current.Serving));
             }
         });
-        if (certificate is not null && !string.IsNullOrEmpty(options.WebhookConfigurationName) && KubernetesClientConfiguration.IsInCluster())
+        if (certificates is not null && !string.IsNullOrEmpty(options.WebhookConfigurationName))
         {
-            builder.Services.AddHostedService(sp => new CaBundleInjector(
-                client, certificate, options.WebhookConfigurationName, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<CaBundleInjector>>()));
+            builder.Services.AddHostedService(sp => new CaBundlePatcher(client, [options.WebhookConfigurationName], certificates,
+                TimeSpan.FromSeconds(30), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<CaBundlePatcher>>()));
         }
 
         var app = builder.Build();
         app.MapServiceDefaults();
         app.MapAdmissionWebhook();
         return app;
+    }
+
+    /// <summary>
+    /// The serving certificate: mounted files (cert-manager), the Secret every replica shares (created by the first), or,
+    /// with no Secret named, one of this process only.
+    /// </summary>
+    private static CertificateSource LoadCertificates(Kubernetes client, IsvcControllerOptions o, IServiceCollection services)
+    {
+        if (!string.IsNullOrEmpty(o.WebhookCertFile) && !string.IsNullOrEmpty(o.WebhookKeyFile))
+        {
+            return new CertificateSource(WebhookCertificate.FromFiles(o.WebhookCertFile, o.WebhookKeyFile));
+        }
+
+        WebhookCertificate Create(TimeSpan validity) =>
+            WebhookCertificate.Create(o.WebhookServiceName, o.PodNamespace, ["localhost", "127.0.0.1"], TimeProvider.System, validity);
+        if (string.IsNullOrEmpty(o.WebhookCertSecret))
+        {
+            return new CertificateSource(Create(SharedCertificateOptions.DefaultValidity));
+        }
+
+        var shared = new SharedCertificateOptions
+        {
+            Secret = new ObjectKey(o.PodNamespace, o.WebhookCertSecret),
+            Resync = TimeSpan.FromSeconds(o.WebhookCertResyncSeconds),
+        };
+        // Before the webhook server starts, so that its first handshake already presents the shared certificate.
+        var source = SharedCertificate.Load(client, shared, Create, TimeProvider.System, NullLogger.Instance);
+        services.AddHostedService(sp => new SharedCertificate(client, shared, Create, source,
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<SharedCertificate>>()));
+        return source;
     }
 }

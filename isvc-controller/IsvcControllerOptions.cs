@@ -80,7 +80,20 @@ public sealed class IsvcControllerOptions
     [Required]
     public string WebhookServiceName { get; set; } = "kserve-node-isvc-controller-webhook";
 
-    [Description("the ValidatingWebhookConfiguration whose caBundle the controller writes; empty to leave it to cert-manager")]
+    [Description("Secret (in the pod's namespace) holding the serving certificate all replicas share: the first creates it, each serves and re-reads it, any renews it before expiry; empty: a certificate of this process only (one replica)")]
+    public string WebhookCertSecret { get; set; } = "kserve-node-isvc-controller-webhook-cert";
+
+    [Description("PEM certificate to serve instead of the shared one (e.g. mounted from a cert-manager Secret; its caBundle is then cert-manager's to inject)")]
+    public string? WebhookCertFile { get; set; }
+
+    [Description("PEM key of --webhook-cert-file")]
+    public string? WebhookKeyFile { get; set; }
+
+    [Description("seconds between reads of --webhook-cert-secret (another replica's renewal is served after at most this)")]
+    [Range(1, 86400)]
+    public int WebhookCertResyncSeconds { get; set; } = 60;
+
+    [Description("the ValidatingWebhookConfiguration whose caBundle the controller writes (at start and whenever the certificate changes); empty to leave it to cert-manager")]
     public string? WebhookConfigurationName { get; set; } = "kserve-node-isvc-controller";
 
     [Description("kubeconfig file (default: the pod's service account, else KUBECONFIG, else ~/.kube/config)")]

@@ -34,11 +34,6 @@ internal static partial class Log
     [LoggerMessage(EventId = 15, Level = LogLevel.Information, Message = "{Cache}: status copies {Available}/{Total} (failed {Failed})")]
     public static partial void StatusWritten(ILogger logger, string cache, int available, int total, int failed);
 
-    [LoggerMessage(EventId = 20, Level = LogLevel.Information, Message = "Webhook configuration {Name}: caBundle patched")]
-    public static partial void CaBundlePatched(ILogger logger, string name);
-
-    [LoggerMessage(EventId = 21, Level = LogLevel.Warning, Message = "Webhook configuration {Name}: not patched: {Reason}")]
-    public static partial void CaBundleNotPatched(ILogger logger, string name, string reason);
 
     [LoggerMessage(EventId = 22, Level = LogLevel.Warning, Message = "Admission request refused: {Reason}")]
     public static partial void AdmissionBadRequest(ILogger logger, string reason);

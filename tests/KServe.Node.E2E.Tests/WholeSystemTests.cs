@@ -122,7 +122,7 @@ public sealed class WholeSystemRun : IAsyncLifetime
 
     /// <summary>
     /// Grants whose code paths this flow does not reach, each with where the code uses it: deletion and clean-up,
-    /// conflict retries (a fresh get), leader election and webhook CA injection (off in-process), credentials from
+    /// conflict retries (a fresh get), leader election, the webhooks' certificate and CA injection (off in-process), credentials from
     /// secrets (the flow passes them in the environment), KServe's ConfigMap, the gateway's HTTPRoutes, drift repair.
     /// </summary>
     public static readonly Dictionary<string, string[]> NotExercised = new(StringComparer.Ordinal)
@@ -135,6 +135,9 @@ public sealed class WholeSystemRun : IAsyncLifetime
         [
             "admissionregistration.k8s.io validatingwebhookconfigurations get", // CaBundlePatcher
             "admissionregistration.k8s.io validatingwebhookconfigurations update",
+            "core secrets get", // SharedCertificate: the webhooks' serving certificate
+            "core secrets create",
+            "core secrets update", // its renewal
             "coordination.k8s.io leases get", // leader election
             "coordination.k8s.io leases create",
             "coordination.k8s.io leases update",
@@ -157,8 +160,11 @@ public sealed class WholeSystemRun : IAsyncLifetime
         ],
         ["kserve-node-isvc-controller"] =
         [
-            "admissionregistration.k8s.io validatingwebhookconfigurations get", // CaBundleInjector
+            "admissionregistration.k8s.io validatingwebhookconfigurations get", // CaBundlePatcher
             "admissionregistration.k8s.io validatingwebhookconfigurations update",
+            "core secrets get", // SharedCertificate: the webhook's serving certificate
+            "core secrets create",
+            "core secrets update", // its renewal
             "coordination.k8s.io leases get", // leader election
             "coordination.k8s.io leases create",
             "coordination.k8s.io leases update",

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json.Nodes;
+using KServe.Node.Admission;
 using KServe.Node.IsvcController.Webhook;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -15,14 +16,14 @@ namespace KServe.Node.IsvcController.Tests;
 /// <summary>The webhook over real HTTPS with the self-signed certificate, as the API server would call it.</summary>
 public sealed class WebhookHttpsTests : IAsyncLifetime
 {
-    private readonly X509Certificate2 _cert = WebhookCertificate.Create("isvc-webhook", "kserve-node", TimeProvider.System, TimeSpan.FromHours(1));
+    private readonly WebhookCertificate _certificate = WebhookCertificate.Create("isvc-webhook", "kserve-node", ["localhost", "127.0.0.1"], TimeProvider.System, TimeSpan.FromHours(1));
     private WebApplication? _app;
     private HttpClient? _http;
 
     public async ValueTask InitializeAsync()
     {
         var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.UseHttps(_cert)));
+        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.UseHttps(_certificate.Serving)));
         builder.Services.AddSingleton(Microsoft.Extensions.Options.Options.Create(new IsvcControllerOptions()));
         _app = builder.Build();
         _app.MapAdmissionWebhook();
@@ -30,7 +31,7 @@ public sealed class WebhookHttpsTests : IAsyncLifetime
         var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
 
         // Trust exactly the caBundle the controller would publish, as the API server does.
-        var ca = X509CertificateLoader.LoadCertificate(_cert.Export(X509ContentType.Cert));
+        var ca = _certificate.Ca;
         var handler = new HttpClientHandler
         {
             ServerCertificateCustomValidationCallback = (_, cert, chain, _) =>
@@ -53,15 +54,15 @@ public sealed class WebhookHttpsTests : IAsyncLifetime
             await _app.DisposeAsync();
         }
 
-        _cert.Dispose();
+        _certificate.Dispose();
     }
 
     [Fact]
     public async Task The_certificate_names_the_service_and_a_denial_comes_back_over_https()
     {
-        var san = _cert.Extensions.OfType<X509SubjectAlternativeNameExtension>().Single().EnumerateDnsNames().ToList();
+        var san = _certificate.Serving.Extensions.OfType<X509SubjectAlternativeNameExtension>().Single().EnumerateDnsNames().ToList();
         Assert.Contains("isvc-webhook.kserve-node.svc", san);
-        Assert.StartsWith("-----BEGIN CERTIFICATE-----", WebhookCertificate.CaBundlePem(_cert), StringComparison.Ordinal);
+        Assert.StartsWith("-----BEGIN CERTIFICATE-----", System.Text.Encoding.ASCII.GetString(_certificate.CaBundlePem), StringComparison.Ordinal);
 
         var review = new JsonObject
         {

@@ -68,6 +68,8 @@ internal sealed class Harness : IAsyncDisposable
         var h = new Harness(server, server.CreateClient("test"));
         await h.CreateNamespaceAsync(JobNamespace);
         await h.CreateNamespaceAsync("default");
+        // The controllers' namespace: the shared webhook certificate's Secret lives there.
+        await h.CreateNamespaceAsync("kserve-node");
         if (beforeController is not null)
         {
             await beforeController(h);

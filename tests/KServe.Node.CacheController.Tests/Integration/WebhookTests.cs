@@ -4,6 +4,7 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json;
 using k8s.Models;
+using KServe.Node.Admission;
 using KServe.Node.Api.V1Alpha1;
 using KServe.Node.Api.V1Beta1;
 using KServe.Node.CacheController.Tests.Unit;
@@ -18,7 +19,7 @@ public sealed class WebhookTests
 {
     private static HttpClient TrustingClient(Harness h)
     {
-        var ca = h.App.Services.GetRequiredService<WebhookCertificate>().Ca;
+        var ca = h.App.Services.GetRequiredService<CertificateSource>().Current.Ca;
         var handler = new SocketsHttpHandler();
         handler.SslOptions.RemoteCertificateValidationCallback = (_, cert, _, errors) =>
         {
@@ -134,7 +135,7 @@ public sealed class WebhookTests
         await using var h = await Harness.StartAsync(beforeController: h => h.For<V1ValidatingWebhookConfiguration>().CreateAsync(configuration));
         await h.App.Services.GetRequiredService<CaBundlePatcher>().Done.WaitAsync(TimeSpan.FromSeconds(20));
         var stored = await h.For<V1ValidatingWebhookConfiguration>().GetAsync(ObjectKey.Cluster("localmodelcache.serving.kserve.io"));
-        var expected = h.App.Services.GetRequiredService<WebhookCertificate>().CaBundlePem;
+        var expected = h.App.Services.GetRequiredService<CertificateSource>().Current.CaBundlePem;
         Assert.Equal(2, stored!.Webhooks.Count);
         Assert.All(stored.Webhooks, w => Assert.Equal(expected, w.ClientConfig.CaBundle));
 

@@ -1,7 +1,7 @@
 using System.Security.Cryptography.X509Certificates;
-using KServe.Node.CacheController.Webhooks;
+using KServe.Node.Admission;
 
-namespace KServe.Node.CacheController.Tests.Unit;
+namespace KServe.Node.Admission.Tests;
 
 public sealed class WebhookCertificateTests
 {
