@@ -601,18 +601,9 @@ internal sealed unsafe class InferenceLoop : IDisposable
             r.Channel.Writer.TryWrite(new ErrorEvent(c.Index, errorCode, errorMessage ?? errorCode));
         }
 
-        // A caller that sees its request finish also sees the work it took in the engine's counters.
-        PublishStats();
         var now = Stopwatch.GetTimestamp();
         var admitted = r.AdmittedAt != 0 ? r.AdmittedAt : now;
         var firstToken = r.FirstTokenAt != 0 ? r.FirstTokenAt : now;
-        r.Channel.Writer.TryWrite(new FinishedEvent(c.Index, reason, r.Request.PromptTokens.Length, r.CachedTokens, c.Completion, c.PromptDecoded, stop)
-        {
-            QueueSeconds = Stopwatch.GetElapsedTime(r.SubmittedAt, admitted).TotalSeconds,
-            PrefillSeconds = Stopwatch.GetElapsedTime(admitted, firstToken).TotalSeconds,
-            DecodeSeconds = Stopwatch.GetElapsedTime(firstToken, now).TotalSeconds,
-            Preemptions = r.Preemptions,
-        });
         c.Sampler.Dispose();
         if (c.Seq is { } seq)
         {
@@ -621,15 +612,30 @@ internal sealed unsafe class InferenceLoop : IDisposable
             c.Seq = null;
         }
 
-        if (++r.Finished == r.Choices.Length)
+        var last = ++r.Finished == r.Choices.Length;
+        if (last)
         {
-            r.Channel.Writer.TryComplete();
-            r.Registration.Dispose();
             _running.Remove(r);
             _waiting.Remove(r);
             _kvPressure = false;
             LeaveQueue();
             _finished++;
+        }
+
+        // A caller that sees its request finish also sees it gone from the counters, and the work it took; the loop
+        // may go idle right after this (a step that only swept cancelled requests), so nothing later publishes them.
+        PublishStats();
+        r.Channel.Writer.TryWrite(new FinishedEvent(c.Index, reason, r.Request.PromptTokens.Length, r.CachedTokens, c.Completion, c.PromptDecoded, stop)
+        {
+            QueueSeconds = Stopwatch.GetElapsedTime(r.SubmittedAt, admitted).TotalSeconds,
+            PrefillSeconds = Stopwatch.GetElapsedTime(admitted, firstToken).TotalSeconds,
+            DecodeSeconds = Stopwatch.GetElapsedTime(firstToken, now).TotalSeconds,
+            Preemptions = r.Preemptions,
+        });
+        if (last)
+        {
+            r.Channel.Writer.TryComplete();
+            r.Registration.Dispose();
             Log.RequestFinished(_logger, r.Id, reason.ToString(), r.Request.PromptTokens.Length, r.CachedTokens, c.Completion);
         }
     }
