@@ -398,7 +398,6 @@ internal sealed class GenerationCore(ModelService service, IOptions<LlmServerOpt
         }
         catch (OperationCanceledException)
         {
-            RecordMetrics(run);
             if (ctx.RequestAborted.IsCancellationRequested)
             {
                 Log.ClientGone(logger, run.States.Sum(s => s.Finished?.CompletionTokens ?? 0));
@@ -406,7 +405,11 @@ internal sealed class GenerationCore(ModelService service, IOptions<LlmServerOpt
             }
             throw ShuttingDown();
         }
-        RecordMetrics(run);
+        finally
+        {
+            // Every way out counts the request once.
+            RecordMetrics(run);
+        }
         if (run.States.Select(s => s.Error).FirstOrDefault(e => e is not null) is { } error)
         {
             throw ErrorFor(error);
@@ -514,6 +517,8 @@ internal sealed class GenerationCore(ModelService service, IOptions<LlmServerOpt
         }
         finally
         {
+            // Every way out counts the request once (a failed write to a gone client included).
+            RecordMetrics(run);
             await pingStop.CancelAsync().ConfigureAwait(false);
             try
             {
