@@ -42,6 +42,7 @@ public sealed class SharedCertificateTests : IAsyncLifetime
                 {
                     Name = "thing.example.validator", AdmissionReviewVersions = ["v1"], SideEffects = "None",
                     ClientConfig = new Admissionregistrationv1WebhookClientConfig { Service = new Admissionregistrationv1ServiceReference { Name = "svc", NamespaceProperty = Namespace } },
+                    MatchConditions = [new V1MatchCondition { Name = "ours", Expression = "has(object.spec)" }],
                 },
             ],
         });
@@ -133,6 +134,9 @@ public sealed class SharedCertificateTests : IAsyncLifetime
             var config = await new ResourceClient<V1ValidatingWebhookConfiguration>(admin).GetAsync(ObjectKey.Cluster(ConfigName));
             return config!.Webhooks.Single().ClientConfig.CaBundle is { } bundle && bundle.AsSpan().SequenceEqual(a.Source.Current.CaBundlePem);
         }, "the caBundle to be patched");
+        // Patching the bundle keeps the rest of the webhook (its matchConditions here) as it was.
+        var patched = await new ResourceClient<V1ValidatingWebhookConfiguration>(admin).GetAsync(ObjectKey.Cluster(ConfigName));
+        Assert.Equal("has(object.spec)", Assert.Single(patched!.Webhooks.Single().MatchConditions).Expression);
         // Every call the API server would make, to either replica, passes TLS with the bundle it holds.
         for (var i = 0; i < 4; i++)
         {

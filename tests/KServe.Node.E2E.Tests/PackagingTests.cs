@@ -65,6 +65,30 @@ public sealed partial class PackagingTests
     }
 
     /// <summary>
+    /// The InferenceService webhook's matchConditions select what the controller calls ours with its default flags (the
+    /// runtime name; without a runtime, the model formats), so the API server calls it for nothing else. The CEL itself
+    /// is not evaluated here (no CEL engine runs in the tests); its guards keep it from failing on a missing field.
+    /// </summary>
+    [Fact]
+    public void The_inferenceservice_webhook_is_called_only_for_our_runtime()
+    {
+        var config = Documents(RenderKustomize()).Single(d => (string?)d["kind"] == "ValidatingWebhookConfiguration"
+            && (string?)d["metadata"]!["name"] == "kserve-node-isvc-controller");
+        var hook = config["webhooks"]!.AsArray().Single()!;
+        Assert.Equal("Fail", (string?)hook["failurePolicy"]);
+        var expression = (string)Assert.Single(hook["matchConditions"]!.AsArray())!["expression"]!;
+        var defaults = new KServe.Node.IsvcController.IsvcControllerOptions();
+        Assert.Contains($"object.spec.predictor.model.runtime == '{defaults.RuntimeName}'", expression, StringComparison.Ordinal);
+        Assert.Contains($"in [{string.Join(", ", defaults.ModelFormats.Select(f => $"'{f.ToLowerInvariant()}'"))}]", expression, StringComparison.Ordinal);
+        // Every field read is guarded by has() on its parents, in the order the paths nest.
+        foreach (var path in new[] { "object.spec", "object.spec.predictor", "object.spec.predictor.model", "object.spec.predictor.model.runtime",
+                     "object.spec.predictor.model.modelFormat", "object.spec.predictor.model.modelFormat.name" })
+        {
+            Assert.Contains($"has({path})", expression, StringComparison.Ordinal);
+        }
+    }
+
+    /// <summary>
     /// A fresh node works: the kubelet makes the hostPath root-owned, so an init step running as root with only
     /// CAP_CHOWN hands it to the agent's uid, and the agent itself stays non-root with every capability dropped.
     /// </summary>
