@@ -49,6 +49,16 @@ internal sealed class Harness : IAsyncDisposable
 
     public ResourceClient<T> For<T>() where T : class, IKubernetesObject<V1ObjectMeta> => new(Client);
 
+    private string[] _args = [];
+
+    /// <summary>Starts another replica with the same settings against the same API server (the caller stops and disposes it).</summary>
+    public async Task<WebApplication> StartReplicaAsync()
+    {
+        var app = CacheControllerApp.Build(_args, Server.CreateClient(ControllerAgent));
+        await app.StartAsync();
+        return app;
+    }
+
     /// <summary>HTTPS base address of the webhook server.</summary>
     public Uri WebhookBase => Addresses().First(a => a.Scheme == "https");
 
@@ -92,7 +102,8 @@ internal sealed class Harness : IAsyncDisposable
         }
 
         var logFile = Environment.GetEnvironmentVariable("CACHECTL_TEST_LOGFILE");
-        h.App = CacheControllerApp.Build([.. args.Select(kv => $"--{kv.Key}={kv.Value}")], server.CreateClient(ControllerAgent),
+        h._args = [.. args.Select(kv => $"--{kv.Key}={kv.Value}")];
+        h.App = CacheControllerApp.Build(h._args, server.CreateClient(ControllerAgent),
             b =>
             {
                 if (!string.IsNullOrEmpty(logFile))

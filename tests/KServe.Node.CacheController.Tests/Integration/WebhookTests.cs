@@ -10,6 +10,9 @@ using KServe.Node.Api.V1Beta1;
 using KServe.Node.CacheController.Tests.Unit;
 using KServe.Node.CacheController.Webhooks;
 using KServe.Node.Runtime;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace KServe.Node.CacheController.Tests.Integration;
@@ -35,6 +38,24 @@ public sealed class WebhookTests
             return chain.Build(new X509Certificate2(cert));
         };
         return new HttpClient(handler) { BaseAddress = h.WebhookBase };
+    }
+
+    /// <summary>A client that trusts exactly the caBundle the stored webhook configuration holds, as the API server does.</summary>
+    private static async Task<HttpClient> ApiServerLikeClientAsync(Harness h, Uri webhookBase)
+    {
+        var stored = await h.For<V1ValidatingWebhookConfiguration>().GetAsync(ObjectKey.Cluster("localmodelcache.serving.kserve.io"));
+        var roots = new X509Certificate2Collection();
+        roots.ImportFromPem(Encoding.ASCII.GetString(stored!.Webhooks[0].ClientConfig.CaBundle));
+        var handler = new SocketsHttpHandler();
+        handler.SslOptions.RemoteCertificateValidationCallback = (_, cert, _, _) =>
+        {
+            using var chain = new X509Chain();
+            chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+            chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+            chain.ChainPolicy.CustomTrustStore.AddRange(roots);
+            return cert is not null && chain.Build(new X509Certificate2(cert));
+        };
+        return new HttpClient(handler) { BaseAddress = webhookBase };
     }
 
     private static async Task<(HttpStatusCode Code, JsonElement Response)> ReviewAsync(HttpClient http, string path, string operation,
@@ -117,6 +138,72 @@ public sealed class WebhookTests
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.Contains("no request", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Two_replicas_serve_one_certificate_and_answer_every_review_the_caBundle_trusts_also_after_a_restart()
+    {
+        await using var h = await Harness.StartAsync(beforeController: h => h.For<V1ValidatingWebhookConfiguration>().CreateAsync(Configuration()));
+        await h.App.Services.GetRequiredService<CaBundlePatcher>().Done.WaitAsync(TimeSpan.FromSeconds(20));
+        await h.For<LocalModelNodeGroup>().CreateAsync(Harness.Group("gpu1", "gpu1"));
+        var review = CacheValidatorTests.CacheJson("LocalModelCache", "second", null, "s3://b/other", ["gpu1"]);
+
+        async Task AssertBothAnswer(WebApplication other)
+        {
+            var otherBase = other.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses
+                .Select(a => new Uri(a)).First(a => a.Scheme == "https");
+            foreach (var webhookBase in new[] { h.WebhookBase, otherBase })
+            {
+                using var http = await ApiServerLikeClientAsync(h, webhookBase);
+                for (var i = 0; i < 3; i++)
+                {
+                    var (code, response) = await ReviewAsync(http, WebhookEndpoints.ClusterCachePath, "CREATE", review);
+                    Assert.Equal(HttpStatusCode.OK, code);
+                    Assert.True(response.GetProperty("allowed").GetBoolean());
+                }
+            }
+        }
+
+        var second = await h.StartReplicaAsync();
+        try
+        {
+            Assert.True(second.Services.GetRequiredService<CertificateSource>().Current.SameAs(h.App.Services.GetRequiredService<CertificateSource>().Current));
+            await second.Services.GetRequiredService<CaBundlePatcher>().Done.WaitAsync(TimeSpan.FromSeconds(20));
+            await AssertBothAnswer(second);
+        }
+        finally
+        {
+            await second.StopAsync();
+            await second.DisposeAsync();
+        }
+
+        // The second replica restarts: it serves the same certificate again, and the bundle still trusts both.
+        var restarted = await h.StartReplicaAsync();
+        try
+        {
+            await restarted.Services.GetRequiredService<CaBundlePatcher>().Done.WaitAsync(TimeSpan.FromSeconds(20));
+            await AssertBothAnswer(restarted);
+        }
+        finally
+        {
+            await restarted.StopAsync();
+            await restarted.DisposeAsync();
+        }
+    }
+
+    private static V1ValidatingWebhookConfiguration Configuration() => new()
+    {
+        ApiVersion = "admissionregistration.k8s.io/v1",
+        Kind = "ValidatingWebhookConfiguration",
+        Metadata = new V1ObjectMeta { Name = "localmodelcache.serving.kserve.io" },
+        Webhooks =
+        [
+            new V1ValidatingWebhook
+            {
+                Name = "localmodelcache.kserve-webhook-server.validator", AdmissionReviewVersions = ["v1"], SideEffects = "None",
+                ClientConfig = new Admissionregistrationv1WebhookClientConfig { Service = new Admissionregistrationv1ServiceReference { Name = "svc", NamespaceProperty = "kserve-node" } },
+            },
+        ],
+    };
 
     [Fact]
     public async Task The_CA_bundle_is_patched_into_the_webhook_configuration_at_start()
