@@ -37,7 +37,8 @@ internal static class KubernetesMode
         ResourceType.Register<LocalModelNodeGroup>(namespaced: false);
         builder.Services.AddSingleton(client);
         builder.Services.AddSingleton<IKubernetes>(sp => sp.GetRequiredService<k8s.Kubernetes>());
-        builder.Services.AddSingleton(new AgentNodeSettings { NodeName = node, PodNamespace = kube.PodNamespace });
+        var settings = new AgentNodeSettings { NodeName = node, PodNamespace = kube.PodNamespace };
+        builder.Services.AddSingleton(settings);
         builder.Services.AddSingleton<CredentialResolver>();
         builder.Services.AddSingleton<NodeStatusWriter>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<NodeStatusWriter>());
@@ -47,7 +48,7 @@ internal static class KubernetesMode
                 e => e.Type != ResourceEventType.Updated || e.OldObject is null
                     || e.Object.Metadata.Generation != e.OldObject.Metadata.Generation
                     || !SameAnnotations(e.Object.Metadata.Annotations, e.OldObject.Metadata.Annotations),
-                new InformerOptions { FieldSelector = $"metadata.name={node}" })
+                settings.LocalModelNodeInformer)
             .WithWorkers(1));
         var app = builder.Build();
         AgentHost.MapEndpoints(app, "kubernetes", () => []);

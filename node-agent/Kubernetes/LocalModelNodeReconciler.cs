@@ -18,12 +18,15 @@ internal sealed class AgentNodeSettings
     public string JobNamespace { get; set; } = Api.KServeNames.DefaultJobNamespace;
     public string StorageSpecSecretName { get; set; } = "storage-config";
     public TimeSpan Frequency { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>The informer of this node's LocalModelNode only: the reconciler and the status writer read it from its cache.</summary>
+    public InformerOptions LocalModelNodeInformer => new() { FieldSelector = $"metadata.name={NodeName}" };
 }
 
 /// <summary>
 /// Reconciles this node's <c>LocalModelNode</c> (the informer watches only that name):
 /// 1. read <c>inferenceservice-config</c> (job namespace, frequency, storage-spec secret name);
-/// 2. get the object; NotFound is not an empty node: the engine is told that nothing is desired, which keeps
+/// 2. read the object from the informer's cache; absent is not an empty node: the engine is told that nothing is desired, which keeps
 ///    every model for the grace period (a LocalModelNode recreated meanwhile loses nothing);
 /// 3. resolve each entry's credentials and hand the desired models to the engine, which downloads,
 ///    deletes unlisted folders and re-verifies the disk;
@@ -41,7 +44,8 @@ internal sealed partial class LocalModelNodeReconciler(
             return ReconcileResult.Done;
         }
         await ReadConfigAsync(ct).ConfigureAwait(false);
-        var lmn = await informers.ClientFor<LocalModelNode>().GetAsync(key, ct).ConfigureAwait(false);
+        // From the informer's cache (it woke us, so it holds the latest): no GET per pass.
+        var lmn = informers.Get<LocalModelNode>(node.LocalModelNodeInformer).Get(key);
         if (lmn is null)
         {
             LogMissing(logger, node.NodeName);

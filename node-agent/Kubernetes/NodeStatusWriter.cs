@@ -63,12 +63,14 @@ internal sealed partial class NodeStatusWriter(SharedInformerFactory informers, 
             // Before the engine's first pass on the LocalModelNode every model would read Pending (M15).
             return;
         }
-        var client = informers.ClientFor<LocalModelNode>();
-        var current = await client.GetAsync(new ObjectKey(null, node.NodeName), ct).ConfigureAwait(false);
+        // The informer's copy, not a GET: a write happens only when the status differs from it, so a steady node makes no
+        // requests. A copy that trails our own last write costs one conflict, which re-reads and retries.
+        var current = informers.Get<LocalModelNode>(node.LocalModelNodeInformer).Get(new ObjectKey(null, node.NodeName));
         if (current is null)
         {
             return;
         }
+        var client = informers.ClientFor<LocalModelNode>();
         var written = await Updates.UpdateAsync(client, current, lmn => Apply(lmn, engine.Snapshot(), engine, time.GetUtcNow()), status: true, ct).ConfigureAwait(false);
         if (!ReferenceEquals(written, current))
         {

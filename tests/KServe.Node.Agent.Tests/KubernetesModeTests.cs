@@ -136,6 +136,18 @@ public sealed class KubernetesModeTests
         Assert.Equal(TestData.Sha256(other), TestData.Sha256File(Path.Combine(root, "models", Api.StorageKey.Compute(otherUri), "other.gguf")));
         Assert.Null((await nodes.GetAsync(new ObjectKey(null, "worker-2")))!.Status);
 
+        // Steady state: the status writer wakes every progress interval, but it reads the informer's copy, so a node whose
+        // status is already right makes no requests beyond its watches (it used to GET its LocalModelNode each time).
+        var writer = app.Services.GetRequiredService<NodeStatusWriter>();
+        writer.ProgressInterval = TimeSpan.FromMilliseconds(100);
+        writer.MinInterval = TimeSpan.FromMilliseconds(10);
+        writer.Kick();
+        await Task.Delay(500);
+        var from = api.Requests.Count;
+        await Task.Delay(1500);
+        var steady = api.Requests.Skip(from).Where(r => r.UserAgent == "node-agent" && r.Verb != "watch").ToList();
+        Assert.True(steady.Count == 0, "requests at steady state: " + string.Join(", ", steady.Select(r => $"{r.Verb} {r.Resource}/{r.Name}")));
+
         // The cache-controller drops the iris entry: its status key goes and its folder is collected.
         var current = (await nodes.GetAsync(new ObjectKey(null, "worker-1")))!;
         current.Spec.LocalModels = [.. current.Spec.LocalModels.Where(m => m.ModelName != "iris")];

@@ -130,6 +130,7 @@ public sealed class WholeSystemRun : IAsyncLifetime
         ["kserve-node-agent"] =
         [
             "core secrets get", // CredentialResolver: storage-config secret, service-account secrets
+            "serving.kserve.io localmodelnodes get", // conflict retry of a status write (reads come from the informer)
         ],
         ["kserve-node-cache-controller"] =
         [
