@@ -32,6 +32,12 @@ internal static class IsvcControllerSetup
         return builder.Build(reconciler);
     }
 
+    /// <summary>
+    /// The informers of the children: they carry serving.kserve.io/inferenceservice, so watching only those keeps the
+    /// caches small, and the reconciler reads children from these caches instead of GETting them.
+    /// </summary>
+    public static InformerOptions Children { get; } = new() { LabelSelector = KServeLabels.InferenceService };
+
     public static void Configure(ControllerBuilder builder, SharedInformerFactory informers, IsvcControllerOptions options, LeaderElectionOptions? election, int workers = 2)
     {
         ArgumentNullException.ThrowIfNull(builder);
@@ -40,9 +46,10 @@ internal static class IsvcControllerSetup
         IsvcResourceTypes.Register();
         var isvcs = informers.Get<InferenceService>();
 
-        // Children carry serving.kserve.io/inferenceservice: watching only those keeps the caches small.
-        var children = new InformerOptions { LabelSelector = KServeLabels.InferenceService };
-        builder.For<InferenceService>()
+        var children = Children;
+        // Our own status writes change neither generation, labels nor annotations: they do not requeue the InferenceService.
+        builder.For<InferenceService>(Predicates.Any(
+                Predicates.GenerationChanged<InferenceService>(), Predicates.LabelsChanged<InferenceService>(), Predicates.AnnotationsChanged<InferenceService>()))
             .Owns<V1Deployment>(options: children)
             .Owns<V1Service>(options: children)
             .Owns<V2HorizontalPodAutoscaler>(options: children)

@@ -45,6 +45,7 @@ internal sealed class IsvcReconciler : IReconciler
     private readonly ResourceClient<V1Service> _services;
     private readonly ResourceClient<V2HorizontalPodAutoscaler> _hpas;
     private readonly ResourceClient<HttpRoute> _routes;
+    private readonly SharedInformerFactory _informers;
 
     public IsvcReconciler(
         SharedInformerFactory informers,
@@ -69,6 +70,7 @@ internal sealed class IsvcReconciler : IReconciler
         _services = informers.ClientFor<V1Service>();
         _hpas = informers.ClientFor<V2HorizontalPodAutoscaler>();
         _routes = informers.ClientFor<HttpRoute>();
+        _informers = informers;
     }
 
     public async Task<ReconcileResult> ReconcileAsync(ObjectKey key, CancellationToken ct)
@@ -355,7 +357,9 @@ internal sealed class IsvcReconciler : IReconciler
         where T : class, IKubernetesObject<V1ObjectMeta>
     {
         var key = ObjectKey.From(desired);
-        var actual = await client.GetAsync(key, ct).ConfigureAwait(false);
+        // From the children's informer (a child we made carries the label it selects), not a GET per reconcile. A child
+        // of that name without the label is not there: creating it then answers AlreadyExists, and it is read live.
+        var actual = _informers.Get<T>(IsvcControllerSetup.Children).Get(key);
         if (actual is null)
         {
             try

@@ -171,6 +171,8 @@ public sealed class WholeSystemRun : IAsyncLifetime
             "coordination.k8s.io leases update",
             "core events patch", // a repeated event
             "serving.kserve.io inferenceservices get", // conflict retry of the status write
+            "apps deployments get", // children are read from the informers; live only when a same-named child lacks our label, or on deletion
+            "core services get",
             "apps deployments delete", // clean-up when the model moves away or the isvc goes
             "core services delete",
             "core services patch", // drift repair

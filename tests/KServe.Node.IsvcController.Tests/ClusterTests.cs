@@ -65,6 +65,30 @@ public sealed class ClusterTests
     }
 
     [Fact]
+    public async Task A_settled_service_is_read_from_the_informers_and_its_own_status_write_does_not_requeue_it()
+    {
+        await using var c = await IsvcCluster.StartAsync();
+        var cache = await c.CreateCacheAsync("llama", Uri, ["gpu"], new() { ["n1"] = "NodeDownloaded", ["n2"] = "NodeDownloadPending" });
+        await c.AddNodeAsync("n1", cache, "gpu", holdsModel: true, "ModelDownloaded");
+        await c.AddNodeAsync("n2", cache, "gpu", holdsModel: false, "ModelDownloadPending");
+        await c.CreateIsvcAsync(ChatIsvc(p => { p["minReplicas"] = 1; p["maxReplicas"] = 2; }));
+        await c.WaitForAsync<V1Deployment>(s_predictor, d => d.Spec.Replicas == 1, "Deployment scaled to 1");
+        await c.WaitForAsync<V2HorizontalPodAutoscaler>(s_predictor, _ => true, "HPA");
+        await Task.Delay(1000);
+
+        // A change that moves only the status: the second node starts downloading. The controller reconciles once and
+        // writes the status once; its children come from the informers (no GETs), and that write does not bring it back.
+        var from = c.Server.Requests.Count;
+        await c.SetCacheStatusAsync("llama", new() { ["n1"] = "NodeDownloaded", ["n2"] = "NodeDownloading" });
+        await c.WaitForAsync<InferenceService>(s_isvc, i => IsvcCluster.Condition(i, "ModelCached")?.Message?.Contains("n2", StringComparison.Ordinal) == true, "n2 in ModelCached");
+        await Task.Delay(1500);
+        var made = c.Server.Requests.Skip(from).Where(r => r.UserAgent == IsvcCluster.ControllerAgent && r.Verb is not "watch")
+            .Select(r => $"{r.Verb} {r.Resource}{(r.Subresource is null ? "" : "/" + r.Subresource)}").ToList();
+        // (Plus the Event that reports the cache's new state.)
+        Assert.True(made.Where(m => m != "create events").SequenceEqual(["update inferenceservices/status"]), "requests: " + string.Join(", ", made));
+    }
+
+    [Fact]
     public async Task While_no_node_holds_the_model_no_pod_is_created_and_the_first_finished_node_starts_them()
     {
         await using var c = await IsvcCluster.StartAsync();

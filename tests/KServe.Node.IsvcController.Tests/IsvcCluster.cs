@@ -20,6 +20,9 @@ internal sealed class IsvcCluster : IAsyncDisposable
     public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
     public const string Ns = "team-a";
 
+    /// <summary>The user agent of the controller's requests.</summary>
+    public const string ControllerAgent = "isvc-controller-under-test";
+
     private readonly SharedInformerFactory _controllerInformers;
     private readonly SharedInformerFactory _observer;
     private readonly Controller _controller;
@@ -61,10 +64,12 @@ internal sealed class IsvcCluster : IAsyncDisposable
 
             var options = new IsvcControllerOptions();
             configure?.Invoke(options);
-            var informers = new SharedInformerFactory(client);
+            // The controller has a client of its own, so that the requests it makes can be told from the test's.
+            var controllerClient = server.CreateClient(ControllerAgent);
+            var informers = new SharedInformerFactory(controllerClient);
             // One worker: keys are taken in the order their events arrived, which some tests rely on.
             var controller = IsvcControllerSetup.Build(
-                informers, options, new EventRecorder(client, "isvc-controller"), TimeProvider.System, NullLoggerFactory.Instance, workers: 1);
+                informers, options, new EventRecorder(controllerClient, "isvc-controller"), TimeProvider.System, NullLoggerFactory.Instance, workers: 1);
             var cluster = new IsvcCluster(server, client, informers, controller);
             if (startController)
             {
