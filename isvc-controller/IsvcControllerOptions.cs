@@ -72,6 +72,9 @@ public sealed class IsvcControllerOptions
     [Description("use LocalModelCaches at all (KServe's localModel.enabled)")]
     public bool LocalModelEnabled { get; set; } = true;
 
+    [Description("write KServe's localmodel label and annotations on every InferenceService that matches a cache, whatever its runtime (as KServe's webhook does), so the cache-controller makes its serving PVC and lists it; only ours are deployed. Turn off beside KServe, whose webhook writes them")]
+    public bool LabelAllConsumers { get; set; } = true;
+
     [Description("HTTPS port of the validating webhook; 0 turns the webhook listener off")]
     [Range(0, 65535)]
     public int WebhookPort { get; set; } = 9444;

@@ -86,7 +86,7 @@ internal sealed class IsvcReconciler : IReconciler
         var hasFinalizer = isvc.Metadata.Finalizers?.Contains(IsvcNames.Finalizer) == true;
         if (!IsvcValidator.IsOurs(spec, _options) || spec.Deleting)
         {
-            // 2. deleting (or no longer ours): remove what we created, then let go of the object.
+            // 2. deleting (or not ours): remove what we created, then let go of the object.
             if (hasFinalizer)
             {
                 await DeleteChildrenAsync(spec, ct).ConfigureAwait(false);
@@ -95,6 +95,13 @@ internal sealed class IsvcReconciler : IReconciler
             }
             else
             {
+                if (!spec.Deleting && _options.LabelAllConsumers)
+                {
+                    // Another runtime's InferenceService can use a cache too: KServe's bookkeeping keys go on it (or come off
+                    // it) all the same, so that its serving PVC exists and the cache lists it. Nothing is deployed for it.
+                    await SyncCacheMetadataAsync(isvc, MatchCache(spec), ct).ConfigureAwait(false);
+                }
+
                 Log.NotOurs(_logger, spec.Name, _options.RuntimeName);
             }
 

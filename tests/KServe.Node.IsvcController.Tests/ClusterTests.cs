@@ -65,6 +65,49 @@ public sealed class ClusterTests
     }
 
     [Fact]
+    public async Task Another_runtime_s_service_that_uses_a_cache_gets_KServe_s_localmodel_keys_and_nothing_deployed()
+    {
+        await using var c = await IsvcCluster.StartAsync();
+        var cache = await c.CreateCacheAsync("llama", Uri, ["gpu"], new() { ["n1"] = "NodeDownloaded" });
+        await c.AddNodeAsync("n1", cache, "gpu", holdsModel: true, "ModelDownloaded");
+        // KServe's e2e model-cache scenario: a huggingface-format InferenceService on a cached model.
+        await c.CreateIsvcAsync(ChatIsvc(p => p["model"]!["modelFormat"] = new JsonObject { ["name"] = "huggingface" }));
+
+        var isvc = await c.WaitForAsync<InferenceService>(s_isvc,
+            i => i.Metadata.Labels?.ContainsKey("internal.serving.kserve.io/localmodel") == true, "the localmodel label");
+        Assert.Equal("llama", isvc.Metadata.Labels!["internal.serving.kserve.io/localmodel"]);
+        Assert.Equal(Uri, isvc.Metadata.Annotations!["internal.serving.kserve.io/localmodel-sourceuri"]);
+        Assert.Equal("llama-gpu", isvc.Metadata.Annotations["internal.serving.kserve.io/localmodel-pvc-name"]);
+        Assert.Null(isvc.Metadata.Finalizers);
+        Assert.Null(isvc.Status);
+        await Task.Delay(500);
+        Assert.Null(await c.ClientFor<V1Deployment>().GetAsync(s_predictor));
+
+        // Its storageUri moves off the cache: the keys come off again.
+        var json = await c.GetIsvcJsonAsync("chat");
+        json["spec"]!["predictor"]!["model"]!["storageUri"] = "hf://org/elsewhere";
+        await c.ClientFor<InferenceService>().ReplaceAsync(KubernetesJson.Deserialize<InferenceService>(json.ToJsonString()));
+        await c.WaitForAsync<InferenceService>(s_isvc,
+            i => i.Metadata.Labels?.ContainsKey("internal.serving.kserve.io/localmodel") != true
+                && i.Metadata.Annotations?.ContainsKey("internal.serving.kserve.io/localmodel-pvc-name") != true, "the keys removed");
+    }
+
+    [Fact]
+    public async Task With_LabelAllConsumers_off_another_runtime_s_service_is_left_alone()
+    {
+        await using var c = await IsvcCluster.StartAsync(o => o.LabelAllConsumers = false);
+        var cache = await c.CreateCacheAsync("llama", Uri, ["gpu"], new() { ["n1"] = "NodeDownloaded" });
+        await c.AddNodeAsync("n1", cache, "gpu", holdsModel: true, "ModelDownloaded");
+        await c.CreateIsvcAsync(ChatIsvc(p => p["model"]!["modelFormat"] = new JsonObject { ["name"] = "huggingface" }));
+        // Ours, created after it, is labelled: by then the other one has been reconciled too.
+        await c.CreateIsvcAsync(Isvc("ours", IsvcCluster.Ns, Uri));
+        await c.WaitForAsync<InferenceService>(new ObjectKey(IsvcCluster.Ns, "ours"),
+            i => i.Metadata.Labels?.ContainsKey("internal.serving.kserve.io/localmodel") == true, "our service labelled");
+        var other = await c.ClientFor<InferenceService>().GetAsync(s_isvc);
+        Assert.True(other!.Metadata.Labels?.ContainsKey("internal.serving.kserve.io/localmodel") != true);
+    }
+
+    [Fact]
     public async Task A_settled_service_is_read_from_the_informers_and_its_own_status_write_does_not_requeue_it()
     {
         await using var c = await IsvcCluster.StartAsync();
