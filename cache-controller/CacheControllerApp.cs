@@ -35,7 +35,8 @@ internal static class CacheControllerApp
                 .ValueName(nameof(CacheControllerOptions.HealthProbeAddr), "[HOST]:PORT")
                 .ValueName(nameof(CacheControllerOptions.Kubeconfig), "FILE")
                 .ValueName(nameof(CacheControllerOptions.WebhookCertFile), "FILE")
-                .ValueName(nameof(CacheControllerOptions.WebhookKeyFile), "FILE")));
+                .ValueName(nameof(CacheControllerOptions.WebhookKeyFile), "FILE")
+                .ValueName(nameof(CacheControllerOptions.WebhookCertSecret), "NAME")));
 
     /// <summary>Registers the cluster-scoped kinds with the runtime (their CRD attributes do not carry the scope).</summary>
     public static void RegisterKinds()

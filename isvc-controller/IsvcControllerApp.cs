@@ -22,7 +22,10 @@ internal static class IsvcControllerApp
             .Options<IsvcControllerOptions>(IsvcControllerOptions.Section, f => f
                 .ValueName(nameof(IsvcControllerOptions.MetricsAddr), "[HOST]:PORT")
                 .ValueName(nameof(IsvcControllerOptions.HealthProbeAddr), "[HOST]:PORT")
-                .ValueName(nameof(IsvcControllerOptions.Kubeconfig), "FILE")));
+                .ValueName(nameof(IsvcControllerOptions.Kubeconfig), "FILE")
+                .ValueName(nameof(IsvcControllerOptions.WebhookCertFile), "FILE")
+                .ValueName(nameof(IsvcControllerOptions.WebhookKeyFile), "FILE")
+                .ValueName(nameof(IsvcControllerOptions.WebhookCertSecret), "NAME")));
 
     public static WebApplication Build(CliResult cli)
     {
