@@ -61,6 +61,12 @@ public sealed class IsvcControllerOptions
     [Description("create Gateway API HTTPRoutes (KServe's ingress.enableGatewayApi)")]
     public bool EnableGatewayApi { get; set; }
 
+    [Description("with Gateway API off, create no networking.k8s.io/v1 Ingress either (KServe's ingress.disableIngressCreation)")]
+    public bool DisableIngressCreation { get; set; }
+
+    [Description("ingressClassName of the Ingress (KServe's ingress.ingressClassName); empty: the cluster's default class")]
+    public string? IngressClassName { get; set; }
+
     [Description("the parent Gateway as namespace/name (KServe's ingress.kserveIngressGateway)")]
     [RegularExpression("^[a-z0-9.-]+/[a-z0-9.-]+$")]
     public string IngressGateway { get; set; } = "kserve/kserve-ingress-gateway";

@@ -61,6 +61,10 @@ internal static class IsvcControllerSetup
         {
             builder.Owns<HttpRoute>(options: children);
         }
+        else if (!options.DisableIngressCreation)
+        {
+            builder.Owns<V1Ingress>(options: children);
+        }
 
         if (election is not null)
         {

@@ -45,6 +45,7 @@ internal sealed class IsvcReconciler : IReconciler
     private readonly ResourceClient<V1Service> _services;
     private readonly ResourceClient<V2HorizontalPodAutoscaler> _hpas;
     private readonly ResourceClient<HttpRoute> _routes;
+    private readonly ResourceClient<V1Ingress> _ingresses;
     private readonly SharedInformerFactory _informers;
 
     public IsvcReconciler(
@@ -70,6 +71,7 @@ internal sealed class IsvcReconciler : IReconciler
         _services = informers.ClientFor<V1Service>();
         _hpas = informers.ClientFor<V2HorizontalPodAutoscaler>();
         _routes = informers.ClientFor<HttpRoute>();
+        _ingresses = informers.ClientFor<V1Ingress>();
         _informers = informers;
     }
 
@@ -180,6 +182,26 @@ internal sealed class IsvcReconciler : IReconciler
             }
         }
 
+        // Gateway API off: KServe's Ingress, made once the predictor is ready (an existing one is kept meanwhile).
+        var ingressPending = false;
+        var ingressKey = new ObjectKey(spec.Namespace, spec.Name);
+        if (plan.Ingress is { } ingress)
+        {
+            if ((deployment?.Status?.AvailableReplicas ?? 0) > 0 || _informers.Get<V1Ingress>(IsvcControllerSetup.Children).Get(ingressKey) is not null)
+            {
+                await EnsureAsync(isvc, _ingresses, ingress, null, ct).ConfigureAwait(false);
+                routes++;
+            }
+            else
+            {
+                ingressPending = true;
+            }
+        }
+        else if (!_options.EnableGatewayApi && !_options.DisableIngressCreation)
+        {
+            await DeleteOwnedAsync(isvc, _ingresses, ingressKey, ct).ConfigureAwait(false);
+        }
+
         // 7. status.
         var inputs = new StatusInputs
         {
@@ -190,6 +212,7 @@ internal sealed class IsvcReconciler : IReconciler
             Deployment = deployment?.Status ?? new V1DeploymentStatus(),
             Stopped = string.Equals(spec.Annotation(IsvcNames.StopAnnotation), "true", StringComparison.OrdinalIgnoreCase),
             RoutesCreated = routes,
+            IngressPending = ingressPending,
             Previous = previous,
         };
         await WriteStatusAsync(isvc, inputs, ct).ConfigureAwait(false);
@@ -476,6 +499,10 @@ internal sealed class IsvcReconciler : IReconciler
         {
             await Delete(_routes, predictor).ConfigureAwait(false);
             await Delete(_routes, new ObjectKey(spec.Namespace, spec.Name)).ConfigureAwait(false);
+        }
+        else if (!_options.DisableIngressCreation)
+        {
+            await Delete(_ingresses, new ObjectKey(spec.Namespace, spec.Name)).ConfigureAwait(false);
         }
     }
 

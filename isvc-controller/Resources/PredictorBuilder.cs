@@ -32,6 +32,12 @@ internal sealed record PredictorPlan
     public IReadOnlyList<JsonObject> Routes { get; init; } = [];
 
     /// <summary>
+    /// The Ingress KServe makes in Standard mode when Gateway API is off (null when that is on, ingress creation is
+    /// disabled, or the service is cluster-local or stopped). Created only once the predictor is ready, as KServe does.
+    /// </summary>
+    public V1Ingress? Ingress { get; init; }
+
+    /// <summary>
     /// True when something other than this controller (the HPA, KEDA, an external autoscaler) owns
     /// <c>spec.replicas</c> once pods may run: the controller then sets replicas only when they are 0.
     /// </summary>
@@ -135,10 +141,12 @@ internal static class PredictorBuilder
         };
 
         var hpa = run && autoscaler == "hpa" ? BuildHpa(isvc, options, name, labels, annotations, owner) : null;
-        var routes = options.EnableGatewayApi && !stopped
-            && !string.Equals(isvc.Labels.GetValueOrDefault(IsvcNames.VisibilityLabel), IsvcNames.ClusterLocalVisibility, StringComparison.Ordinal)
-            ? BuildRoutes(isvc, options, name, labels, annotations, owner)
-            : [];
+        var exposed = !stopped
+            && !string.Equals(isvc.Labels.GetValueOrDefault(IsvcNames.VisibilityLabel), IsvcNames.ClusterLocalVisibility, StringComparison.Ordinal);
+        var routes = options.EnableGatewayApi && exposed ? BuildRoutes(isvc, options, name, labels, annotations, owner) : [];
+        var ingress = !options.EnableGatewayApi && !options.DisableIngressCreation && exposed && options.IngressDomain != ClusterLocalDomain
+            ? BuildIngress(isvc, options, name, labels, owner)
+            : null;
 
         return new PredictorPlan
         {
@@ -146,6 +154,7 @@ internal static class PredictorBuilder
             Service = service,
             Hpa = hpa,
             Routes = routes,
+            Ingress = ingress,
             ReplicasOwnedElsewhere = autoscaler != "none",
             Source = source,
         };
@@ -428,6 +437,45 @@ internal static class PredictorBuilder
 
     /// <summary>KServe's host name: <c>{name}-{namespace}.{domain}</c>.</summary>
     public static string Host(string name, string ns, IsvcControllerOptions options) => $"{name}-{ns}.{options.IngressDomain}";
+
+    /// <summary>The ingress domain that means "cluster-local only": KServe then makes no Ingress.</summary>
+    public const string ClusterLocalDomain = "svc.cluster.local";
+
+    /// <summary>
+    /// KServe's Standard-mode Ingress: named as the InferenceService, its annotations copied, one rule for the service's
+    /// host and one for the predictor's, each sending every path to the predictor Service's port 80.
+    /// </summary>
+    private static V1Ingress BuildIngress(IsvcSpec isvc, IsvcControllerOptions options, string predictorName, Dictionary<string, string> labels, V1OwnerReference owner)
+    {
+        V1IngressRule Rule(string host) => new()
+        {
+            Host = host,
+            Http = new V1HTTPIngressRuleValue
+            {
+                Paths =
+                [
+                    new V1HTTPIngressPath
+                    {
+                        Path = "/",
+                        PathType = "Prefix",
+                        Backend = new V1IngressBackend { Service = new V1IngressServiceBackend { Name = predictorName, Port = new V1ServiceBackendPort { Number = 80 } } },
+                    },
+                ],
+            },
+        };
+
+        return new V1Ingress
+        {
+            ApiVersion = "networking.k8s.io/v1",
+            Kind = "Ingress",
+            Metadata = Meta(isvc.Name, isvc.Namespace, labels, new Dictionary<string, string>(isvc.Annotations), owner),
+            Spec = new V1IngressSpec
+            {
+                IngressClassName = string.IsNullOrEmpty(options.IngressClassName) ? null : options.IngressClassName,
+                Rules = [Rule(Host(isvc.Name, isvc.Namespace, options)), Rule(Host(predictorName, isvc.Namespace, options))],
+            },
+        };
+    }
 
     private static List<JsonObject> BuildRoutes(IsvcSpec isvc, IsvcControllerOptions options, string predictorName, Dictionary<string, string> labels, Dictionary<string, string> annotations, V1OwnerReference owner)
     {

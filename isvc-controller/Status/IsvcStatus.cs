@@ -50,6 +50,9 @@ internal sealed record StatusInputs
     public bool Stopped { get; init; }
     public int RoutesCreated { get; init; }
 
+    /// <summary>The Ingress waits for the predictor to be ready (KServe makes it only then).</summary>
+    public bool IngressPending { get; init; }
+
     /// <summary>The conditions currently on the object (transition times are kept when a status does not flip).</summary>
     public IReadOnlyList<Condition> Previous { get; init; } = [];
 }
@@ -133,9 +136,16 @@ internal static class IsvcStatus
         {
             ingress = Make(IngressReady, Condition.True, null, null);
         }
+        else if (s.IngressPending)
+        {
+            // KServe's reason, word for word.
+            ingress = Make(IngressReady, Condition.False, "Predictor ingress not created", "the Ingress is created once the predictor is ready");
+        }
         else
         {
-            var why = !options.EnableGatewayApi ? "Gateway API routes are not enabled" : s.Stopped ? "the InferenceService is stopped" : "the InferenceService is cluster-local";
+            var why = s.Stopped ? "the InferenceService is stopped"
+                : !options.EnableGatewayApi && options.DisableIngressCreation ? "neither Gateway API routes nor an Ingress are created"
+                : "the InferenceService is cluster-local";
             ingress = Make(IngressReady, Condition.True, "ClusterLocal", $"{why}: reach the predictor at {AddressUrl(s.Isvc)}");
         }
 

@@ -178,6 +178,10 @@ public sealed class WholeSystemRun : IAsyncLifetime
             "core services patch", // drift repair
             "autoscaling horizontalpodautoscalers delete",
             "autoscaling horizontalpodautoscalers patch",
+            "networking.k8s.io ingresses get", // the Ingress is made once the predictor Deployment is available (no kubelet here)
+            "networking.k8s.io ingresses create",
+            "networking.k8s.io ingresses patch",
+            "networking.k8s.io ingresses delete",
             "gateway.networking.k8s.io httproutes get", // with the Gateway API enabled
             "gateway.networking.k8s.io httproutes list",
             "gateway.networking.k8s.io httproutes watch",

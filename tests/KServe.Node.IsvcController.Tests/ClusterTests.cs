@@ -108,6 +108,42 @@ public sealed class ClusterTests
     }
 
     [Fact]
+    public async Task With_Gateway_API_off_KServe_s_Ingress_is_made_once_the_predictor_is_ready_and_removed_when_cluster_local()
+    {
+        await using var c = await IsvcCluster.StartAsync(o => o.IngressClassName = "nginx");
+        var cache = await c.CreateCacheAsync("llama", Uri, ["gpu"], new() { ["n1"] = "NodeDownloaded" });
+        await c.AddNodeAsync("n1", cache, "gpu", holdsModel: true, "ModelDownloaded");
+        await c.CreateIsvcAsync(ChatIsvc());
+        var pending = await c.WaitForAsync<InferenceService>(s_isvc, i => IsvcCluster.Condition(i, "IngressReady") is not null, "IngressReady");
+        Assert.Equal("False", IsvcCluster.Condition(pending, "IngressReady")!.Status);
+        Assert.Equal("Predictor ingress not created", IsvcCluster.Condition(pending, "IngressReady")!.Reason);
+        Assert.Null(await c.ClientFor<V1Ingress>().GetAsync(s_isvc));
+
+        // The Deployment becomes available (what the deployment controller and kubelet would report).
+        var deployment = await c.WaitForAsync<V1Deployment>(s_predictor, _ => true, "Deployment");
+        deployment.Status = new V1DeploymentStatus { Replicas = 1, ReadyReplicas = 1, AvailableReplicas = 1 };
+        await c.ClientFor<V1Deployment>().ReplaceStatusAsync(deployment);
+
+        var ingress = await c.WaitForAsync<V1Ingress>(s_isvc, _ => true, "the Ingress");
+        Assert.Equal("nginx", ingress.Spec.IngressClassName);
+        Assert.Equal(["chat-team-a.example.com", "chat-predictor-team-a.example.com"], ingress.Spec.Rules.Select(r => r.Host));
+        Assert.All(ingress.Spec.Rules, r =>
+        {
+            var path = Assert.Single(r.Http.Paths);
+            Assert.Equal(("/", "Prefix", "chat-predictor", 80), (path.Path, path.PathType, path.Backend.Service.Name, path.Backend.Service.Port.Number));
+        });
+        Assert.Equal("InferenceService", Assert.Single(ingress.Metadata.OwnerReferences).Kind);
+        var ready = await c.WaitForAsync<InferenceService>(s_isvc, i => IsvcCluster.Condition(i, "IngressReady")?.Status == "True", "IngressReady True");
+        Assert.Equal("http://chat-team-a.example.com", ready.Status!.Url);
+
+        // Made cluster-local: the Ingress goes.
+        var json = await c.GetIsvcJsonAsync("chat");
+        json["metadata"]!["labels"] = new JsonObject { ["networking.kserve.io/visibility"] = "cluster-local" };
+        await c.ClientFor<InferenceService>().ReplaceAsync(KubernetesJson.Deserialize<InferenceService>(json.ToJsonString()));
+        await c.WaitGoneAsync<V1Ingress>(s_isvc, "the Ingress removed");
+    }
+
+    [Fact]
     public async Task A_settled_service_is_read_from_the_informers_and_its_own_status_write_does_not_requeue_it()
     {
         await using var c = await IsvcCluster.StartAsync();

@@ -148,6 +148,8 @@ internal sealed class ResourceRegistry
         Add("batch", "v1", "Job", "jobs", true, true, true, null, ["status.successful"], ["all"]);
         Add("coordination.k8s.io", "v1", "Lease", "leases", true, false, false);
         Add("gateway.networking.k8s.io", "v1", "HTTPRoute", "httproutes", true, true, true);
+        Add("networking.k8s.io", "v1", "Ingress", "ingresses", true, true, true, ["ing"]);
+        Add("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", true, false, false);
         Add("events.k8s.io", "v1", "Event", "events", true, false, false, ["ev"],
             ["regarding.kind", "regarding.namespace", "regarding.name", "regarding.uid", "reason", "reportingController", "type"]);
         Add("admissionregistration.k8s.io", "v1", "ValidatingWebhookConfiguration", "validatingwebhookconfigurations", false, false, true);
