@@ -19,7 +19,6 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
 namespace KServe.Node.CacheController;
@@ -120,7 +119,16 @@ internal static class CacheControllerApp
         CertificateSource? certificates = null;
         if (options.EnableWebhooks)
         {
-            certificates = LoadCertificates(client, options, services);
+            certificates = services.AddWebhookCertificate(client, new WebhookCertificateSettings
+            {
+                ServiceName = options.WebhookServiceName,
+                Namespace = options.WebhookServiceNamespace,
+                ExtraNames = [.. options.WebhookExtraNames],
+                CertFile = options.WebhookCertFile,
+                KeyFile = options.WebhookKeyFile,
+                SecretName = options.WebhookCertSecret,
+                ResyncSeconds = options.WebhookCertResyncSeconds,
+            });
             services.AddSingleton(certificates);
             services.AddSingleton(sp => new CaBundlePatcher(sp.GetRequiredService<Kubernetes>(), [.. options.WebhookConfigurations], certificates,
                 TimeSpan.FromSeconds(30), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<CaBundlePatcher>>()));
@@ -135,8 +143,7 @@ internal static class CacheControllerApp
             }
             if (certificates is not null)
             {
-                // Asked on every handshake: a renewed or another replica's certificate is served without a restart.
-                k.Listen(webhook, l => l.UseHttps(https => https.ServerCertificateSelector = (_, _) => certificates.Current.Serving));
+                k.Listen(webhook, l => l.UseHttps(certificates));
             }
         });
 
@@ -148,36 +155,6 @@ internal static class CacheControllerApp
         }
 
         return app;
-    }
-
-    /// <summary>
-    /// The serving certificate: mounted files (cert-manager), the Secret every replica shares (created by the first), or,
-    /// with no Secret named, one of this process only.
-    /// </summary>
-    private static CertificateSource LoadCertificates(Kubernetes client, CacheControllerOptions o, IServiceCollection services)
-    {
-        if (!string.IsNullOrEmpty(o.WebhookCertFile) && !string.IsNullOrEmpty(o.WebhookKeyFile))
-        {
-            return new CertificateSource(WebhookCertificate.FromFiles(o.WebhookCertFile, o.WebhookKeyFile));
-        }
-
-        WebhookCertificate Create(TimeSpan validity) =>
-            WebhookCertificate.Create(o.WebhookServiceName, o.WebhookServiceNamespace, o.WebhookExtraNames, TimeProvider.System, validity);
-        if (string.IsNullOrEmpty(o.WebhookCertSecret))
-        {
-            return new CertificateSource(Create(SharedCertificateOptions.DefaultValidity));
-        }
-
-        var shared = new SharedCertificateOptions
-        {
-            Secret = new ObjectKey(o.WebhookServiceNamespace, o.WebhookCertSecret),
-            Resync = TimeSpan.FromSeconds(o.WebhookCertResyncSeconds),
-        };
-        // Before the webhook server starts, so that its first handshake already presents the shared certificate.
-        var source = SharedCertificate.Load(client, shared, Create, TimeProvider.System, NullLogger.Instance);
-        services.AddHostedService(sp => new SharedCertificate(sp.GetRequiredService<Kubernetes>(), shared, Create, source,
-            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<SharedCertificate>>()));
-        return source;
     }
 
     /// <summary>

@@ -4,7 +4,6 @@ using KServe.Node.Hosting;
 using KServe.Node.Hosting.Cli;
 using KServe.Node.IsvcController.Webhook;
 using KServe.Node.Runtime;
-using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
 namespace KServe.Node.IsvcController;
@@ -57,7 +56,18 @@ internal static class IsvcControllerApp
                 events, time, sp.GetRequiredService<ILoggerFactory>(), election);
         });
 
-        var certificates = options.WebhookPort > 0 ? LoadCertificates(client, options, builder.Services) : null;
+        var certificates = options.WebhookPort > 0
+            ? builder.Services.AddWebhookCertificate(client, new WebhookCertificateSettings
+            {
+                ServiceName = options.WebhookServiceName,
+                Namespace = options.PodNamespace,
+                ExtraNames = ["localhost", "127.0.0.1"],
+                CertFile = options.WebhookCertFile,
+                KeyFile = options.WebhookKeyFile,
+                SecretName = options.WebhookCertSecret,
+                ResyncSeconds = options.WebhookCertResyncSeconds,
+            })
+            : null;
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             foreach (var endpoint in listeners)
@@ -66,8 +76,7 @@ internal static class IsvcControllerApp
             }
             if (certificates is not null)
             {
-                // Asked on every handshake: a renewed or another replica's certificate is served without a restart.
-                kestrel.ListenAnyIP(options.WebhookPort, listen => listen.UseHttps(https => https.ServerCertificateSelector = (_, _) => certificates.Current.Serving));
+                kestrel.ListenAnyIP(options.WebhookPort, listen => listen.UseHttps(certificates));
             }
         });
         if (certificates is not null && !string.IsNullOrEmpty(options.WebhookConfigurationName))
@@ -80,35 +89,5 @@ internal static class IsvcControllerApp
         app.MapServiceDefaults();
         app.MapAdmissionWebhook();
         return app;
-    }
-
-    /// <summary>
-    /// The serving certificate: mounted files (cert-manager), the Secret every replica shares (created by the first), or,
-    /// with no Secret named, one of this process only.
-    /// </summary>
-    private static CertificateSource LoadCertificates(Kubernetes client, IsvcControllerOptions o, IServiceCollection services)
-    {
-        if (!string.IsNullOrEmpty(o.WebhookCertFile) && !string.IsNullOrEmpty(o.WebhookKeyFile))
-        {
-            return new CertificateSource(WebhookCertificate.FromFiles(o.WebhookCertFile, o.WebhookKeyFile));
-        }
-
-        WebhookCertificate Create(TimeSpan validity) =>
-            WebhookCertificate.Create(o.WebhookServiceName, o.PodNamespace, ["localhost", "127.0.0.1"], TimeProvider.System, validity);
-        if (string.IsNullOrEmpty(o.WebhookCertSecret))
-        {
-            return new CertificateSource(Create(SharedCertificateOptions.DefaultValidity));
-        }
-
-        var shared = new SharedCertificateOptions
-        {
-            Secret = new ObjectKey(o.PodNamespace, o.WebhookCertSecret),
-            Resync = TimeSpan.FromSeconds(o.WebhookCertResyncSeconds),
-        };
-        // Before the webhook server starts, so that its first handshake already presents the shared certificate.
-        var source = SharedCertificate.Load(client, shared, Create, TimeProvider.System, NullLogger.Instance);
-        services.AddHostedService(sp => new SharedCertificate(client, shared, Create, source,
-            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<SharedCertificate>>()));
-        return source;
     }
 }
