@@ -1,9 +1,9 @@
 using System.Net;
-using System.Security.Cryptography.X509Certificates;
 using k8s;
 using k8s.Models;
 using KServe.Node.Runtime;
 using KServe.Node.TestKit.ApiServer;
+using KServe.Node.TestKit.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -87,18 +87,7 @@ public sealed class SharedCertificateTests : IAsyncLifetime
         using var admin = _server.CreateClient("admin");
         var config = await new ResourceClient<V1ValidatingWebhookConfiguration>(admin).GetAsync(ObjectKey.Cluster(ConfigName));
         var bundle = config!.Webhooks.Single().ClientConfig.CaBundle ?? throw new InvalidOperationException("no caBundle yet");
-        var roots = new X509Certificate2Collection();
-        roots.ImportFromPem(System.Text.Encoding.ASCII.GetString(bundle));
-        using var handler = new SocketsHttpHandler();
-        handler.SslOptions.RemoteCertificateValidationCallback = (_, cert, _, _) =>
-        {
-            using var chain = new X509Chain();
-            chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-            chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-            chain.ChainPolicy.CustomTrustStore.AddRange(roots);
-            return cert is not null && chain.Build(new X509Certificate2(cert));
-        };
-        using var http = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(10) };
+        using var http = new HttpClient(CaBundleTrust.Handler(bundle)) { Timeout = TimeSpan.FromSeconds(10) };
         return await http.GetStringAsync(new Uri(address, "/who"));
     }
 

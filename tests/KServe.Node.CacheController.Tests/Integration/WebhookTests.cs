@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Http.Headers;
-using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json;
 using k8s.Models;
@@ -10,6 +9,7 @@ using KServe.Node.Api.V1Beta1;
 using KServe.Node.CacheController.Tests.Unit;
 using KServe.Node.CacheController.Webhooks;
 using KServe.Node.Runtime;
+using KServe.Node.TestKit.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -20,42 +20,14 @@ namespace KServe.Node.CacheController.Tests.Integration;
 /// <summary>The validating webhooks, answered over HTTPS by the running controller (spec §1.8, §6.3).</summary>
 public sealed class WebhookTests
 {
-    private static HttpClient TrustingClient(Harness h)
-    {
-        var ca = h.App.Services.GetRequiredService<CertificateSource>().Current.Ca;
-        var handler = new SocketsHttpHandler();
-        handler.SslOptions.RemoteCertificateValidationCallback = (_, cert, _, errors) =>
-        {
-            if (cert is null || (errors & ~System.Net.Security.SslPolicyErrors.RemoteCertificateChainErrors) != 0)
-            {
-                return false;
-            }
-
-            using var chain = new X509Chain();
-            chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-            chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-            chain.ChainPolicy.CustomTrustStore.Add(ca);
-            return chain.Build(new X509Certificate2(cert));
-        };
-        return new HttpClient(handler) { BaseAddress = h.WebhookBase };
-    }
+    private static HttpClient TrustingClient(Harness h) =>
+        new(CaBundleTrust.Handler(h.App.Services.GetRequiredService<CertificateSource>().Current.CaBundlePem)) { BaseAddress = h.WebhookBase };
 
     /// <summary>A client that trusts exactly the caBundle the stored webhook configuration holds, as the API server does.</summary>
     private static async Task<HttpClient> ApiServerLikeClientAsync(Harness h, Uri webhookBase)
     {
         var stored = await h.For<V1ValidatingWebhookConfiguration>().GetAsync(ObjectKey.Cluster("localmodelcache.serving.kserve.io"));
-        var roots = new X509Certificate2Collection();
-        roots.ImportFromPem(Encoding.ASCII.GetString(stored!.Webhooks[0].ClientConfig.CaBundle));
-        var handler = new SocketsHttpHandler();
-        handler.SslOptions.RemoteCertificateValidationCallback = (_, cert, _, _) =>
-        {
-            using var chain = new X509Chain();
-            chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-            chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-            chain.ChainPolicy.CustomTrustStore.AddRange(roots);
-            return cert is not null && chain.Build(new X509Certificate2(cert));
-        };
-        return new HttpClient(handler) { BaseAddress = webhookBase };
+        return new HttpClient(CaBundleTrust.Handler(stored!.Webhooks[0].ClientConfig.CaBundle)) { BaseAddress = webhookBase };
     }
 
     private static async Task<(HttpStatusCode Code, JsonElement Response)> ReviewAsync(HttpClient http, string path, string operation,
