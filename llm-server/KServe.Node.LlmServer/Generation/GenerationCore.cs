@@ -454,7 +454,6 @@ internal sealed class GenerationCore(ModelService service, IOptions<LlmServerOpt
             if (first.IsCompletedSuccessfully && first.Result && events.Current.Event is ErrorEvent early)
             {
                 Observe(run, StateOf(run, events.Current.Prompt, early), early);
-                RecordMetrics(run);
                 throw ErrorFor(early);
             }
             await sse.StartAsync(ct).ConfigureAwait(false);
@@ -517,7 +516,8 @@ internal sealed class GenerationCore(ModelService service, IOptions<LlmServerOpt
         }
         finally
         {
-            // Every way out counts the request once (a failed write to a gone client included).
+            // Every way out counts the request once (a failed write to a gone client included); the paths that still send
+            // something count it before they do, so a client that read the end of the stream also sees it counted.
             RecordMetrics(run);
             await pingStop.CancelAsync().ConfigureAwait(false);
             try
